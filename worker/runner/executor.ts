@@ -1,0 +1,43 @@
+// The one interface every way of running a job sits behind (child process, in-process js handler).
+import type { Assignment } from "../../shared/gen/baton/v1/worker.js";
+
+/** Why the worker itself stops an attempt before it ends on its own. */
+export type StopReason = "cancelled" | "timed_out" | "worker_lost";
+
+/** How an attempt ended, as reported in `Finished`. */
+export type OutcomeReason = "exited" | "signaled" | "spawn_failed" | "task_failed" | StopReason;
+
+export interface Outcome {
+  reason: OutcomeReason;
+  /** Set only with reason "exited". */
+  exitCode?: number;
+  message: string;
+  /** When the attempt began running (0 when it never did, e.g. spawn_failed). */
+  startedAtMs: number;
+}
+
+export type LogStream = "stdout" | "stderr";
+
+export interface AttemptHooks {
+  /** A child process was spawned (exec only; js attempts have no pid). */
+  onStarted?(pid: number, atMs: number): void;
+  /** Output of the attempt, as it comes; the pipes are drained whether or not this is set. */
+  onLog?(stream: LogStream, chunk: Buffer): void;
+}
+
+export interface RunningAttempt {
+  readonly pid?: number;
+  /** Stops the attempt; the first stop reason wins. Idempotent. */
+  cancel(reason: StopReason, message?: string): void;
+  /** Settles once the attempt is over and (exec) its whole process group is gone. Never rejects. */
+  readonly done: Promise<Outcome>;
+}
+
+export interface Executor {
+  start(assignment: Assignment, hooks: AttemptHooks): RunningAttempt;
+}
+
+/** An attempt that ended before it began (bad spec, unknown task, …). */
+export function ended(outcome: Outcome): RunningAttempt {
+  return { cancel: () => {}, done: Promise.resolve(outcome) };
+}

@@ -1,0 +1,126 @@
+// `js` jobs: a named handler from the --tasks module, run in the worker's own event loop. This is
+// the hot path of the benchmark (tens of thousands of no-op jobs a second): no timers unless the
+// attempt has a timeout, no AbortController unless the handler reads ctx.signal, no logging.
+import { pathToFileURL } from "node:url";
+import type { Assignment } from "../../shared/gen/baton/v1/worker.js";
+import { ended, type Executor, type Outcome, type RunningAttempt, type StopReason } from "./executor.js";
+
+export interface TaskContext {
+  jobId: string;
+  attempt: number;
+  /** Aborted when the attempt is cancelled or times out: long handlers should watch it. */
+  signal: AbortSignal;
+}
+
+export type TaskHandler = (payload: unknown, ctx: TaskContext) => unknown;
+
+export interface TaskModule {
+  /** Where the handlers came from, for messages. */
+  source: string;
+  handlers: ReadonlyMap<string, TaskHandler>;
+}
+
+/** Imports the module once; handlers are its function exports and the function properties of its default export. */
+export async function loadTaskModule(modulePath: string): Promise<TaskModule> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`cannot load the --tasks module ${modulePath}: ${(e as Error).message}`, { cause: e });
+  }
+  const handlers = new Map<string, TaskHandler>();
+  const dflt = mod.default;
+  if (dflt && typeof dflt === "object") {
+    for (const [name, value] of Object.entries(dflt)) if (typeof value === "function") handlers.set(name, value as TaskHandler);
+  }
+  for (const [name, value] of Object.entries(mod)) {
+    if (name !== "default" && typeof value === "function") handlers.set(name, value as TaskHandler);
+  }
+  return { source: modulePath, handlers };
+}
+
+export class JsExecutor implements Executor {
+  constructor(private readonly tasks: TaskModule | undefined) {}
+
+  start(assignment: Assignment, _hooks: unknown): RunningAttempt {
+    const startedAtMs = Date.now();
+    const spec = assignment.spec?.executor?.$case === "js" ? assignment.spec.executor.js : undefined;
+    if (!spec) return ended({ reason: "task_failed", message: "assignment carries no js spec", startedAtMs });
+    const handler = this.tasks?.handlers.get(spec.task);
+    if (!handler) {
+      const message = this.tasks
+        ? `unknown task ${JSON.stringify(spec.task)}: the module ${this.tasks.source} exports no handler of that name`
+        : `unknown task ${JSON.stringify(spec.task)}: this worker has no tasks module (start it with --tasks)`;
+      return ended({ reason: "task_failed", message, startedAtMs });
+    }
+    let payload: unknown;
+    if (spec.payloadJson !== "") {
+      try {
+        payload = JSON.parse(spec.payloadJson);
+      } catch (e) {
+        return ended({ reason: "task_failed", message: `payload_json is not valid JSON: ${(e as Error).message}`, startedAtMs });
+      }
+    }
+    return new JsAttempt(assignment, handler, payload, startedAtMs);
+  }
+}
+
+class JsAttempt implements RunningAttempt {
+  readonly done: Promise<Outcome>;
+  private resolveDone!: (o: Outcome) => void;
+  private settled = false;
+  private controller: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(a: Assignment, handler: TaskHandler, payload: unknown, private readonly startedAtMs: number) {
+    this.done = new Promise<Outcome>((resolve) => (this.resolveDone = resolve));
+    const self = this;
+    const ctx: TaskContext = {
+      jobId: a.jobId,
+      attempt: a.attempt,
+      get signal() {
+        self.controller ??= new AbortController();
+        return self.controller.signal;
+      },
+    };
+    if (a.timeoutMs > 0) this.timer = setTimeout(() => this.cancel("timed_out", `timed out after ${a.timeoutMs} ms`), a.timeoutMs);
+    let result: unknown;
+    try {
+      result = handler(payload, ctx);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        () => this.settle({ reason: "exited", exitCode: 0, message: "", startedAtMs }),
+        (e: unknown) => this.fail(e),
+      );
+    } else {
+      this.settle({ reason: "exited", exitCode: 0, message: "", startedAtMs });
+    }
+  }
+
+  cancel(reason: StopReason, message?: string): void {
+    if (this.settled) return;
+    // A js handler cannot be killed: the attempt ends now, the handler is told through its signal
+    // and whatever it still does is ignored.
+    this.settle({ reason, message: message ?? reason, startedAtMs: this.startedAtMs });
+    this.controller?.abort(new Error(message ?? reason));
+  }
+
+  private fail(e: unknown): void {
+    this.settle({ reason: "task_failed", message: e instanceof Error ? e.message || e.name : String(e), startedAtMs: this.startedAtMs });
+  }
+
+  private settle(o: Outcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.resolveDone(o);
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") && typeof (v as { then?: unknown }).then === "function";
+}
