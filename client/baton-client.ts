@@ -1,0 +1,110 @@
+// The TypeScript client of a Baton cluster: promise methods over the JobService and ClusterService
+// gRPC clients, with failures turned into BatonClientError.
+import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { ClusterServiceClient, type ClusterStatus } from "../shared/gen/baton/v1/cluster.js";
+import { JobServiceClient, type ListJobsRequest, type ListJobsResponse, type SubmitJobsResponse } from "../shared/gen/baton/v1/jobs.js";
+import { JobState, type Job, type JobSpec } from "../shared/gen/baton/v1/types.js";
+import { toBatonClientError } from "./baton-client-error.js";
+
+export { BatonClientError, isBatonClientError } from "./baton-client-error.js";
+
+export const DEFAULT_SERVER = "127.0.0.1:50051";
+
+export interface BatonClientOptions {
+  /** Deadline of each unary call but SubmitJobs. */
+  callTimeoutMs?: number;
+  /** Deadline of SubmitJobs, which may carry a large batch. */
+  submitTimeoutMs?: number;
+}
+
+const TERMINAL = new Set<JobState>([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
+
+export function isTerminal(job: Job): boolean {
+  return TERMINAL.has(job.state);
+}
+
+type Invoke<Res> = (
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response: Res) => void,
+) => unknown;
+
+export class BatonClient {
+  private readonly jobs: JobServiceClient;
+  private readonly cluster: ClusterServiceClient;
+  private readonly callTimeoutMs: number;
+  private readonly submitTimeoutMs: number;
+
+  constructor(
+    readonly address: string,
+    opts: BatonClientOptions = {},
+  ) {
+    const creds = credentials.createInsecure();
+    this.jobs = new JobServiceClient(address, creds);
+    // Share one channel between both services.
+    this.cluster = new ClusterServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
+    this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
+    this.submitTimeoutMs = opts.submitTimeoutMs ?? 120_000;
+  }
+
+  async submitJobs(specs: JobSpec[]): Promise<string[]> {
+    const res = await this.unary<SubmitJobsResponse>((m, o, cb) => this.jobs.submitJobs({ jobs: specs }, m, o, cb), this.submitTimeoutMs);
+    return res.ids;
+  }
+
+  getJob(id: string): Promise<Job> {
+    return this.unary<Job>((m, o, cb) => this.jobs.getJob({ id }, m, o, cb));
+  }
+
+  async listJobs(req: Partial<ListJobsRequest> = {}): Promise<ListJobsResponse> {
+    const full: ListJobsRequest = {
+      states: req.states ?? [],
+      queue: req.queue ?? "",
+      workerId: req.workerId ?? "",
+      pageSize: req.pageSize ?? 0,
+      pageToken: req.pageToken ?? "",
+    };
+    const res = await this.unary<ListJobsResponse>((m, o, cb) => this.jobs.listJobs(full, m, o, cb));
+    return { jobs: res.jobs, nextPageToken: res.nextPageToken };
+  }
+
+  cancelJob(id: string): Promise<Job> {
+    return this.unary<Job>((m, o, cb) => this.jobs.cancelJob({ id }, m, o, cb));
+  }
+
+  getCluster(): Promise<ClusterStatus> {
+    return this.unary<ClusterStatus>((m, o, cb) => this.cluster.getCluster({}, m, o, cb));
+  }
+
+  /**
+   * The job now and after each state change. Ends after a terminal job (whether or not the server
+   * has closed the stream yet), or when the server ends the stream; breaking out cancels the call.
+   */
+  async *watchJob(id: string): AsyncGenerator<Job, void, undefined> {
+    const call: ClientReadableStream<Job> = this.jobs.watchJob({ id });
+    try {
+      for await (const job of call as AsyncIterable<Job>) {
+        yield job;
+        if (isTerminal(job)) return;
+      }
+    } catch (e) {
+      throw toBatonClientError(e, this.address);
+    } finally {
+      call.cancel();
+    }
+  }
+
+  close(): void {
+    this.jobs.close();
+    this.cluster.close();
+  }
+
+  private unary<Res>(invoke: Invoke<Res>, timeoutMs = this.callTimeoutMs): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      invoke(new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err) reject(toBatonClientError(err, this.address, timeoutMs));
+        else resolve(res);
+      });
+    });
+  }
+}

@@ -1,0 +1,182 @@
+// `baton dev`: a whole local cluster in one command: Postgres (embedded unless BATON_DATABASE_URL is
+// set), migrations, one coordinator and N workers as child processes, stopped together on Ctrl-C.
+import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import { compileDevOptions, devChildren, redactUrl, type DevChild, type DevOptions } from "../dev-plan.js";
+import { CliError } from "../usage-error.js";
+
+const BIN = fileURLToPath(new URL("../../../bin/baton.mjs", import.meta.url));
+const STOP_GRACE_MS = 10_000;
+
+export function devCommand(): Command {
+  return new Command("dev")
+    .description("run a local cluster: Postgres, migrations, a coordinator and workers (Ctrl-C stops all)")
+    .option("--grpc-port <port>", "coordinator gRPC port", "50051")
+    .option("--http-port <port>", "coordinator HTTP port (REST, dashboard, /metrics)", "8080")
+    .option("--workers <n>", "how many workers", "2")
+    .option("--data-dir <dir>", "where the embedded Postgres keeps its data (under <dir>/pg)", "./.baton")
+    .action(async (opts: DevOptions) => {
+      await runDev(opts);
+    });
+}
+
+function say(line: string): void {
+  process.stderr.write(`[dev] ${line}\n`);
+}
+
+async function runDev(opts: DevOptions): Promise<void> {
+  const settings = compileDevOptions(opts);
+  const plan = devChildren(settings, "");
+  for (const child of plan) {
+    for (const p of child.ports) {
+      if (!(await portFree(p.port))) {
+        throw new CliError(
+          `port ${p.port} (${child.label} ${p.name}) is in use on 127.0.0.1: is another baton dev running? ` +
+            "Stop it or choose other ports (--grpc-port, --http-port)",
+        );
+      }
+    }
+  }
+
+  let stopDatabase: (() => Promise<void>) | undefined;
+  let databaseUrl = process.env.BATON_DATABASE_URL;
+  if (databaseUrl) say(`using the database of BATON_DATABASE_URL: ${redactUrl(databaseUrl)}`);
+  else {
+    const dir = path.resolve(settings.dataDir, "pg");
+    say(`starting embedded Postgres in ${dir}`);
+    const { startEmbeddedPostgres } = await import("../../../coordinator/db/embedded-postgres.js");
+    const log: string[] = [];
+    try {
+      const db = await startEmbeddedPostgres(dir, { persistent: true, onLog: (l) => log.push(l) });
+      databaseUrl = db.url;
+      stopDatabase = db.stop;
+    } catch (e) {
+      process.stderr.write(log.slice(-20).join("\n") + "\n");
+      throw new CliError(`could not start the embedded Postgres in ${dir}: ${(e as Error).message}`);
+    }
+  }
+
+  const children = new Map<string, ChildProcess>();
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say("stopping…");
+    // Workers first, so that they leave while their coordinator can still hear it.
+    const running = [...children.entries()].reverse();
+    await Promise.all(running.map(([, c]) => stopChild(c)));
+    if (stopDatabase) {
+      say("stopping Postgres");
+      await stopDatabase().catch((e) => say(`Postgres did not stop cleanly: ${(e as Error).message}`));
+    }
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void stopAll(0));
+  process.on("SIGTERM", () => void stopAll(0));
+
+  try {
+    say("applying migrations");
+    const { migrate } = await import("../../../coordinator/db/migrate.js");
+    const applied = await migrate(databaseUrl);
+    say(applied.length ? `applied migrations ${applied.join(", ")}` : "schema is up to date");
+  } catch (e) {
+    say(`migrations failed: ${(e as Error).message}`);
+    await stopAll(1);
+    return;
+  }
+
+  const [coordinator, ...workers] = devChildren(settings, databaseUrl);
+  const start = (spec: DevChild) => {
+    const child = spawn(process.execPath, [BIN, ...spec.args], { stdio: ["ignore", "pipe", "pipe"] });
+    children.set(spec.label, child);
+    prefixLines(child.stdout!, spec.label, process.stdout);
+    prefixLines(child.stderr!, spec.label, process.stderr);
+    child.on("exit", (code, signal) => {
+      children.delete(spec.label);
+      if (stopping) return;
+      say(`${spec.label} exited unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`})`);
+      if (children.size === 0) {
+        say("nothing left running");
+        void stopAll(1);
+      }
+    });
+  };
+
+  start(coordinator!);
+  const up = await waitForPort(settings.grpcPort, () => !children.has("coordinator") || stopping, 60_000);
+  if (!up) {
+    if (!stopping) {
+      say(`the coordinator did not open gRPC port ${settings.grpcPort}; see its output above`);
+      await stopAll(1);
+    }
+    return;
+  }
+  for (const w of workers) start(w);
+
+  const lines = [
+    "",
+    "Baton dev cluster is up:",
+    `  database     ${redactUrl(databaseUrl)}`,
+    `  gRPC         127.0.0.1:${settings.grpcPort}`,
+    `  HTTP         http://127.0.0.1:${settings.httpPort}/  (dashboard, REST, /metrics)`,
+    ...workers.map((w) => `  ${w.label.padEnd(12)} http://127.0.0.1:${w.ports[0]!.port}/metrics`),
+    "",
+    `Try:  baton submit --wait -- echo hello${settings.grpcPort === 50051 ? "" : `   (with BATON_SERVER=127.0.0.1:${settings.grpcPort})`}`,
+    "      baton ls · baton workers · baton status",
+    "Ctrl-C stops everything.",
+    "",
+  ];
+  process.stderr.write(lines.join("\n") + "\n");
+  // Stay alive until a signal or until every child has gone.
+  await new Promise<never>(() => {});
+}
+
+function prefixLines(stream: NodeJS.ReadableStream, label: string, to: NodeJS.WritableStream): void {
+  const rl = createInterface({ input: stream, crlfDelay: Infinity });
+  rl.on("line", (line) => to.write(`[${label}] ${line}\n`));
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+    child.once("exit", () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** Whether the port accepts connections before `giveUp` says to stop or the time runs out. */
+async function waitForPort(port: number, giveUp: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !giveUp()) {
+    if (await canConnect(port)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
