@@ -1,10 +1,50 @@
-// Placeholder: replaced by the coordinator's real commands.
+// `baton coordinator` and `baton migrate`.
 import { Command } from "commander";
+import { migrate } from "./db/migrate.js";
+import { compileCoordinatorOptions, type RawCoordinatorOptions } from "./options.js";
 
 export function coordinatorCommand(): Command {
-  return new Command("coordinator").description("run a coordinator");
+  return new Command("coordinator")
+    .description("run a coordinator: API, worker streams, and the leader's scheduler when elected")
+    .option("--database-url <url>", "Postgres connection string (BATON_DATABASE_URL)")
+    .option("--host <addr>", "listen address (BATON_HOST, default 0.0.0.0)")
+    .option("--grpc-port <port>", "gRPC port (BATON_GRPC_PORT, default 50051)")
+    .option("--http-port <port>", "HTTP port for health, REST and metrics (BATON_HTTP_PORT, default 8080)")
+    .option("--advertise-address <host:port>", "address workers and peers use for this coordinator (BATON_ADVERTISE_ADDRESS)")
+    .option("--id <id>", "coordinator id (BATON_COORDINATOR_ID, default random)")
+    .option("--heartbeat-interval-ms <ms>", "worker heartbeat interval (BATON_HEARTBEAT_INTERVAL_MS, default 1000)")
+    .option("--lease-ms <ms>", "a worker silent this long is lost (BATON_LEASE_MS, default 10000)")
+    .option("--election-interval-ms <ms>", "how often a follower tries the leader lock (default 500)")
+    .option("--strategy <name>", "binpack or spread (BATON_SCHEDULING_STRATEGY, default binpack)")
+    .option("--default-timeout-ms <ms>", "timeout for jobs that set none, 0 = none (BATON_DEFAULT_TIMEOUT_MS)")
+    .option("--default-max-attempts <n>", "attempts for jobs that set none (BATON_DEFAULT_MAX_ATTEMPTS, default 1)")
+    .option("--pool-size <n>", "Postgres pool size (BATON_DB_POOL_SIZE, default 10)")
+    .action(async (raw: RawCoordinatorOptions) => {
+      const opts = compileCoordinatorOptions(raw);
+      const { startCoordinator } = await import("./main.js");
+      const coordinator = await startCoordinator(opts);
+      let signals = 0;
+      const shutdown = (signal: string) => {
+        if (++signals > 1) process.exit(1);
+        console.log(`coordinator ${coordinator.id}: ${signal}, stopping`);
+        coordinator.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.on("SIGTERM", () => shutdown("SIGTERM"));
+      process.on("SIGINT", () => shutdown("SIGINT"));
+    });
 }
 
 export function migrateCommand(): Command {
-  return new Command("migrate").description("apply database migrations");
+  return new Command("migrate")
+    .description("apply the database migrations this Baton knows (refuses a newer schema)")
+    .option("--database-url <url>", "Postgres connection string (BATON_DATABASE_URL)")
+    .action(async (raw: { databaseUrl?: string }) => {
+      const url = raw.databaseUrl ?? process.env.BATON_DATABASE_URL;
+      if (!url) throw new Error("no database: pass --database-url or set BATON_DATABASE_URL");
+      const applied = await migrate(url);
+      console.log(applied.length ? `applied migrations ${applied.join(", ")}` : "database schema is up to date");
+    });
 }

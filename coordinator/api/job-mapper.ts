@@ -1,0 +1,40 @@
+import { isJobStateName, jobStateToWire } from "../../shared/domain.js";
+import type { Attempt, Job } from "../../shared/gen/baton/v1/types.js";
+import { JobState } from "../../shared/gen/baton/v1/types.js";
+import { toJobSpec } from "../dispatch/worker-stream.js";
+import type { AttemptRow, JobRow } from "../sql/job-row.js";
+
+const ms = (d: Date | null) => (d ? d.getTime() : 0);
+
+export function toJob(row: JobRow, attempts: AttemptRow[] = []): Job {
+  return {
+    id: row.id,
+    spec: toJobSpec(row),
+    state: isJobStateName(row.state) ? jobStateToWire(row.state) : JobState.JOB_STATE_UNSPECIFIED,
+    attempt: row.attempt,
+    workerId: row.worker_id ?? "",
+    exitCode: row.exit_code ?? undefined,
+    reason: row.reason,
+    message: row.message,
+    unschedulableReason: row.unschedulable_reason,
+    createdAtMs: ms(row.created_at),
+    assignedAtMs: ms(row.assigned_at),
+    startedAtMs: ms(row.started_at),
+    finishedAtMs: ms(row.finished_at),
+    attempts: attempts.map(toAttempt),
+    cancelRequested: row.cancel_requested,
+  };
+}
+
+function toAttempt(a: AttemptRow): Attempt {
+  return {
+    attempt: a.attempt,
+    workerId: a.worker_id,
+    assignedAtMs: ms(a.assigned_at),
+    startedAtMs: ms(a.started_at),
+    finishedAtMs: ms(a.finished_at),
+    exitCode: a.exit_code ?? undefined,
+    reason: a.reason,
+    message: a.message,
+  };
+}

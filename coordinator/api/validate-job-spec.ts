@@ -1,0 +1,82 @@
+// Turns a submitted JobSpec into a row to insert, or says exactly what is wrong with it.
+import type { JobSpec } from "../../shared/gen/baton/v1/types.js";
+import type { NewJob } from "../sql/insert-jobs.js";
+
+export class InvalidJobSpecError extends Error {
+  readonly code = "INVALID_JOB_SPEC";
+}
+
+export const MAX_BATCH = 50_000;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+const LABEL_KEY_RE = /^[A-Za-z0-9]([A-Za-z0-9_./-]{0,61}[A-Za-z0-9])?$/;
+const LIMITS = { cpuMillis: 1_000_000, memoryMb: 16_777_216, gpus: 1024, timeoutMs: 7 * 24 * 3600_000, maxAttempts: 100 };
+
+export interface SpecDefaults {
+  maxAttempts: number;
+}
+
+export function validateJobSpec(spec: JobSpec, where: string, defaults: SpecDefaults): NewJob {
+  const fail = (what: string): never => {
+    throw new InvalidJobSpecError(`${where}: ${what}`);
+  };
+  const queue = spec.queue || "default";
+  if (!NAME_RE.test(queue)) fail(`queue ${JSON.stringify(queue)} must be 1-64 letters, digits, '_', '.', ':' or '-'`);
+  if (spec.tenant && !NAME_RE.test(spec.tenant)) fail(`tenant ${JSON.stringify(spec.tenant)} must be 1-64 letters, digits, '_', '.', ':' or '-'`);
+  if (spec.name.length > 200) fail("name is longer than 200 characters");
+  if (!Number.isInteger(spec.priority) || Math.abs(spec.priority) > 1_000_000) fail("priority must be an integer from -1000000 to 1000000");
+  const r = spec.resources ?? { cpuMillis: 0, memoryMb: 0, gpus: 0 };
+  for (const [key, max] of [["cpuMillis", LIMITS.cpuMillis], ["memoryMb", LIMITS.memoryMb], ["gpus", LIMITS.gpus]] as const) {
+    const v = r[key];
+    if (!Number.isInteger(v) || v < 0 || v > max) fail(`resources.${key === "cpuMillis" ? "cpu_millis" : key === "memoryMb" ? "memory_mb" : "gpus"} must be an integer from 0 to ${max}, got ${v}`);
+  }
+  if (spec.timeoutMs < 0 || spec.timeoutMs > LIMITS.timeoutMs) fail(`timeout_ms must be from 0 to ${LIMITS.timeoutMs}`);
+  if (spec.maxAttempts < 0 || spec.maxAttempts > LIMITS.maxAttempts) fail(`max_attempts must be from 0 (the cluster default) to ${LIMITS.maxAttempts}`);
+  for (const [k, v] of Object.entries(spec.labels)) {
+    if (!LABEL_KEY_RE.test(k)) fail(`label key ${JSON.stringify(k)} is not a valid label name`);
+    if (v.length > 63) fail(`label ${k} has a value longer than 63 characters`);
+  }
+  const base = {
+    name: spec.name,
+    queue,
+    tenant: spec.tenant,
+    priority: spec.priority,
+    cpuMillis: r.cpuMillis,
+    memoryMb: r.memoryMb,
+    gpus: r.gpus,
+    labels: spec.labels,
+    timeoutMs: spec.timeoutMs,
+    maxAttempts: spec.maxAttempts || defaults.maxAttempts,
+  };
+  const ex = spec.executor;
+  switch (ex?.$case) {
+    case "exec": {
+      const { argv, env, cwd } = ex.exec;
+      if (argv.length === 0 || !argv[0]) fail("exec.argv is empty: give the command to run");
+      for (const k of Object.keys(env)) if (!k || k.includes("=")) fail(`exec.env has an invalid variable name ${JSON.stringify(k)}`);
+      const payload: { argv: string[]; env?: Record<string, string>; cwd?: string } = { argv };
+      if (Object.keys(env).length > 0) payload.env = env;
+      if (cwd) payload.cwd = cwd;
+      return { ...base, executor: "exec", payload };
+    }
+    case "js": {
+      const { task, payloadJson } = ex.js;
+      if (!task) fail("js.task is empty: name the task handler to run");
+      if (payloadJson) {
+        try {
+          JSON.parse(payloadJson);
+        } catch (err) {
+          fail(`js.payload_json is not valid JSON: ${(err as Error).message}`);
+        }
+      }
+      return { ...base, executor: "js", payload: payloadJson ? { task, payload: payloadJson } : { task } };
+    }
+    case undefined:
+      return fail("no executor: set exec (a command) or js (a task name)");
+  }
+}
+
+export function validateBatch(specs: JobSpec[], defaults: SpecDefaults): NewJob[] {
+  if (specs.length === 0) throw new InvalidJobSpecError("jobs is empty: submit at least one job");
+  if (specs.length > MAX_BATCH) throw new InvalidJobSpecError(`a batch holds at most ${MAX_BATCH} jobs, got ${specs.length}`);
+  return specs.map((s, i) => validateJobSpec(s, `jobs[${i}]`, defaults));
+}

@@ -1,0 +1,94 @@
+// One worker's Connect stream as held by this coordinator: what it was sent, and how to send more.
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import type { AttemptRef, JobSpec } from "../../shared/gen/baton/v1/types.js";
+import type { Assignment, CoordinatorMessage, WorkerMessage } from "../../shared/gen/baton/v1/worker.js";
+import type { AssignedJob } from "../sql/apply-plan.js";
+import type { ExecPayload, JsPayload } from "../sql/job-row.js";
+
+const SENT_ROTATION_MS = 120_000;
+
+export class WorkerStream {
+  /** Heard from since the last liveness write. */
+  heard = true;
+  // Assignments already sent on this stream, kept for a while so that a resend (after a
+  // notification raced with a direct send) is not sent twice. Two generations, rotated.
+  private sent = new Set<string>();
+  private sentOld = new Set<string>();
+  private rotatedAt = Date.now();
+
+  constructor(
+    readonly workerId: string,
+    readonly name: string,
+    private readonly call: ServerDuplexStream<WorkerMessage, CoordinatorMessage>,
+    private readonly defaultTimeoutMs: number,
+  ) {}
+
+  get open(): boolean {
+    return !this.call.destroyed && this.call.writable;
+  }
+
+  send(msg: CoordinatorMessage): void {
+    if (this.open) this.call.write(msg);
+  }
+
+  sendAssignments(jobs: readonly AssignedJob[]): number {
+    this.rotate();
+    const assignments: Assignment[] = [];
+    for (const job of jobs) {
+      const key = `${job.id}:${job.attempt}`;
+      if (this.sent.has(key) || this.sentOld.has(key)) continue;
+      this.sent.add(key);
+      assignments.push({
+        jobId: job.id,
+        attempt: job.attempt,
+        spec: toJobSpec(job),
+        timeoutMs: job.timeout_ms > 0 ? job.timeout_ms : this.defaultTimeoutMs,
+      });
+    }
+    if (assignments.length > 0) this.send({ msg: { $case: "assignments", assignments: { assignments } } });
+    return assignments.length;
+  }
+
+  sendCancel(attempts: AttemptRef[], reason: string): void {
+    if (attempts.length > 0) this.send({ msg: { $case: "cancel", cancel: { attempts, reason } } });
+  }
+
+  close(): void {
+    this.call.end();
+  }
+
+  private rotate(): void {
+    const now = Date.now();
+    if (now - this.rotatedAt < SENT_ROTATION_MS) return;
+    this.sentOld = this.sent;
+    this.sent = new Set();
+    this.rotatedAt = now;
+  }
+}
+
+export function toJobSpec(job: Pick<AssignedJob, "name" | "queue" | "tenant" | "priority" | "cpu_millis" | "memory_mb" | "gpus" | "labels" | "executor" | "payload" | "timeout_ms" | "max_attempts">): JobSpec {
+  return {
+    name: job.name,
+    queue: job.queue,
+    tenant: job.tenant,
+    priority: job.priority,
+    resources: { cpuMillis: job.cpu_millis, memoryMb: job.memory_mb, gpus: job.gpus },
+    labels: job.labels,
+    executor:
+      job.executor === "exec"
+        ? {
+            $case: "exec",
+            exec: {
+              argv: (job.payload as ExecPayload).argv,
+              env: (job.payload as ExecPayload).env ?? {},
+              cwd: (job.payload as ExecPayload).cwd ?? "",
+            },
+          }
+        : {
+            $case: "js",
+            js: { task: (job.payload as JsPayload).task, payloadJson: (job.payload as JsPayload).payload ?? "" },
+          },
+    timeoutMs: job.timeout_ms,
+    maxAttempts: job.max_attempts,
+  };
+}

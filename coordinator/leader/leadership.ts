@@ -1,0 +1,71 @@
+// Leader-only services start and stop as one unit when leadership is won or lost.
+import type pg from "pg";
+import type { Strategy } from "../../shared/scheduling/types.js";
+import type { AssignedJob } from "../sql/apply-plan.js";
+import { PlanApplier } from "./plan-applier.js";
+import { Reaper } from "./reaper.js";
+import { SchedulerLoop } from "./scheduler-loop.js";
+
+export interface LeadershipOptions {
+  strategy: Strategy;
+  batchSize: number;
+  tickMs: number;
+  leaseMs: number;
+  reaperIntervalMs: number;
+  holdsStream: (workerId: string) => boolean;
+  deliver: (assigned: AssignedJob[]) => void;
+  /** a leader-only write failed: fenced, or the database is gone; give up leadership */
+  failed: (err: Error) => void;
+  log: (line: string) => void;
+}
+
+export class Leadership {
+  private scheduler: SchedulerLoop | undefined;
+  private reaper: Reaper | undefined;
+  private term: number | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly opts: LeadershipOptions,
+  ) {}
+
+  get activeTerm(): number | undefined {
+    return this.term;
+  }
+
+  establish(term: number): void {
+    this.term = term;
+    const applier = new PlanApplier(this.pool, this.opts.holdsStream);
+    this.scheduler = new SchedulerLoop(this.pool, applier, {
+      term,
+      strategy: this.opts.strategy,
+      batchSize: this.opts.batchSize,
+      tickMs: this.opts.tickMs,
+      deliver: this.opts.deliver,
+      onError: this.opts.failed,
+    });
+    this.reaper = new Reaper(this.pool, {
+      term,
+      leaseMs: this.opts.leaseMs,
+      intervalMs: this.opts.reaperIntervalMs,
+      requeued: () => this.wake(),
+      onError: this.opts.failed,
+      log: this.opts.log,
+    });
+    this.scheduler.start();
+    this.reaper.start();
+  }
+
+  async revoke(): Promise<void> {
+    const scheduler = this.scheduler;
+    const reaper = this.reaper;
+    this.scheduler = undefined;
+    this.reaper = undefined;
+    this.term = undefined;
+    await Promise.all([scheduler?.stop(), reaper?.stop()]);
+  }
+
+  wake(): void {
+    this.scheduler?.wake();
+  }
+}

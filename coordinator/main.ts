@@ -1,0 +1,190 @@
+// A coordinator: serves the API and worker streams, and runs the leader-only services while it
+// holds the leader lock.
+import http from "node:http";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+import type pg from "pg";
+import { ClusterServiceService } from "../shared/gen/baton/v1/cluster.js";
+import { JobServiceService } from "../shared/gen/baton/v1/jobs.js";
+import { WorkerServiceService } from "../shared/gen/baton/v1/worker.js";
+import { clusterService } from "./api/cluster-service.js";
+import { JobChanges } from "./api/job-changes.js";
+import { jobService } from "./api/job-service.js";
+import { Listener } from "./db/listener.js";
+import { migrate } from "./db/migrate.js";
+import { createPool } from "./db/pool.js";
+import { Dispatcher } from "./dispatch/worker-service.js";
+import { startHttpServer } from "./http/http-server.js";
+import { Elector } from "./leader/elector.js";
+import { Leadership } from "./leader/leadership.js";
+import type { CoordinatorOptions } from "./options.js";
+import { CHANNELS, notify } from "./sql/notify.js";
+import { FencedError } from "./sql/term.js";
+
+const PROTO_DIR = fileURLToPath(new URL("../proto/", import.meta.url));
+export const SERVICE_NAMES = ["baton.v1.JobService", "baton.v1.WorkerService", "baton.v1.ClusterService"];
+
+export interface RunningCoordinator {
+  id: string;
+  grpcAddress: string;
+  httpAddress: string;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+export async function startCoordinator(
+  opts: CoordinatorOptions,
+  log: (line: string) => void = (l) => console.log(l),
+): Promise<RunningCoordinator> {
+  const applied = await migrate(opts.databaseUrl);
+  if (applied.length > 0) log(`applied migrations ${applied.join(", ")}`);
+  const pool: pg.Pool = createPool(opts.databaseUrl, opts.poolSize);
+  let grpcAddress = opts.advertiseAddress;
+  let httpAddress = "";
+
+  const changes = new JobChanges();
+  const dispatcher = new Dispatcher(pool, {
+    coordinatorId: opts.id,
+    grpcAddress: () => grpcAddress,
+    httpAddress: () => httpAddress,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs,
+    leaseMs: opts.leaseMs,
+    defaultTimeoutMs: opts.defaultTimeoutMs,
+  });
+
+  const elector = new Elector(opts.databaseUrl, opts.id, opts.electionIntervalMs);
+  const leadership: Leadership = new Leadership(pool, {
+    strategy: opts.strategy,
+    batchSize: opts.schedulerBatchSize,
+    tickMs: opts.schedulerTickMs,
+    leaseMs: opts.leaseMs,
+    reaperIntervalMs: opts.reaperIntervalMs,
+    holdsStream: (w) => dispatcher.streams.has(w),
+    deliver: (assigned) => dispatcher.deliver(assigned),
+    failed: (err) => {
+      if (err instanceof FencedError) {
+        log(`stepping down: ${err.message}`);
+        void leadership.revoke();
+      } else {
+        log(`leader pass failed, retrying on the next tick: ${err.message}`);
+      }
+    },
+    log,
+  });
+  const wakeScheduler = () => {
+    if (leadership.activeTerm !== undefined) leadership.wake();
+    else void notify(pool, CHANNELS.wake).catch(() => {});
+  };
+  dispatcher.wakeScheduler = wakeScheduler;
+  elector.on("elected", (term) => {
+    log(`elected leader, term ${term}`);
+    leadership.establish(term);
+  });
+  elector.on("deposed", (reason) => {
+    log(`no longer leader: ${reason}`);
+    void leadership.revoke();
+  });
+
+  const listener = new Listener(opts.databaseUrl, Object.values(CHANNELS), (channel, payload) => {
+    switch (channel) {
+      case CHANNELS.wake:
+        leadership.wake();
+        break;
+      case CHANNELS.assign:
+        dispatcher.assignmentsWritten(payload.split(","));
+        break;
+      case CHANNELS.cancel: {
+        const c = JSON.parse(payload) as { workerId: string; jobId: string; attempt: number };
+        dispatcher.cancel(c.workerId, { jobId: c.jobId, attempt: c.attempt }, "cancelled");
+        break;
+      }
+      case CHANNELS.jobChanged:
+        changes.announce(payload);
+        break;
+    }
+  });
+  listener.onReconnect = () => {
+    changes.announceAll();
+    dispatcher.assignmentsWritten([...dispatcher.streams.keys()]);
+    leadership.wake();
+  };
+  await listener.start();
+
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": 64 * 1024 * 1024,
+    "grpc.max_send_message_length": 64 * 1024 * 1024,
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+  });
+  server.addService(
+    JobServiceService,
+    jobService({
+      pool,
+      changes,
+      defaults: () => ({ maxAttempts: opts.defaultMaxAttempts }),
+      wakeLocalLeader: () => {
+        if (leadership.activeTerm === undefined) return false;
+        leadership.wake();
+        return true;
+      },
+      cancelAttempt: async (workerId, jobId, attempt) => {
+        if (dispatcher.streams.has(workerId)) dispatcher.cancel(workerId, { jobId, attempt }, "cancelled");
+        else await notify(pool, CHANNELS.cancel, JSON.stringify({ workerId, jobId, attempt }));
+      },
+    }),
+  );
+  server.addService(WorkerServiceService, dispatcher.service);
+  server.addService(ClusterServiceService, clusterService(pool, Math.max(5_000, opts.heartbeatIntervalMs * 5)));
+  const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "SERVING"])) });
+  health.addToServer(server);
+  const packageDefinition = protoLoader.loadSync(
+    ["baton/v1/jobs.proto", "baton/v1/worker.proto", "baton/v1/cluster.proto"],
+    { includeDirs: [PROTO_DIR] },
+  );
+  new ReflectionService(packageDefinition).addToServer(server);
+
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${opts.host}:${opts.grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(new Error(`cannot listen for gRPC on ${opts.host}:${opts.grpcPort}: ${err.message}`)) : resolve(port),
+    ),
+  );
+  if (opts.grpcPort === 0) grpcAddress = grpcAddress.replace(/:0$/, `:${grpcPort}`);
+
+  const httpServer: http.Server = await startHttpServer(opts.host, opts.httpPort, {
+    ready: async () => {
+      await pool.query("SELECT 1");
+      return true;
+    },
+  });
+  const httpPort = (httpServer.address() as { port: number }).port;
+  httpAddress = `${grpcAddress.split(":")[0]}:${httpPort}`;
+
+  dispatcher.start();
+  elector.start();
+  log(`coordinator ${opts.id} gRPC ${opts.host}:${grpcPort} (advertised ${grpcAddress}) HTTP ${opts.host}:${httpPort}`);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    id: opts.id,
+    grpcAddress,
+    httpAddress,
+    isLeader: () => leadership.activeTerm !== undefined,
+    stop: () =>
+      (stopping ??= (async () => {
+        health.setStatus("", "NOT_SERVING");
+        await elector.stop();
+        await leadership.revoke();
+        await dispatcher.stop();
+        server.forceShutdown();
+        await new Promise<void>((r) => httpServer.close(() => r()));
+        httpServer.closeAllConnections();
+        await listener.stop();
+        await pool.query("DELETE FROM coordinators WHERE id = $1", [opts.id]).catch(() => {});
+        await pool.end();
+      })()),
+  };
+}

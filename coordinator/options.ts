@@ -1,0 +1,95 @@
+// Coordinator options are compiled once at the entry point: defaults and validation live here and
+// nowhere else (flags win over BATON_* environment variables).
+import { randomUUID } from "node:crypto";
+import os from "node:os";
+import type { Strategy } from "../shared/scheduling/types.js";
+
+export interface CoordinatorOptions {
+  id: string;
+  databaseUrl: string;
+  host: string;
+  grpcPort: number;
+  httpPort: number;
+  /** host:port that workers and other coordinators are told to use for this coordinator */
+  advertiseAddress: string;
+  heartbeatIntervalMs: number;
+  leaseMs: number;
+  electionIntervalMs: number;
+  reaperIntervalMs: number;
+  schedulerTickMs: number;
+  schedulerBatchSize: number;
+  strategy: Strategy;
+  defaultTimeoutMs: number;
+  defaultMaxAttempts: number;
+  poolSize: number;
+}
+
+export interface RawCoordinatorOptions {
+  id?: string;
+  databaseUrl?: string;
+  host?: string;
+  grpcPort?: string | number;
+  httpPort?: string | number;
+  advertiseAddress?: string;
+  heartbeatIntervalMs?: string | number;
+  leaseMs?: string | number;
+  electionIntervalMs?: string | number;
+  strategy?: string;
+  defaultTimeoutMs?: string | number;
+  defaultMaxAttempts?: string | number;
+  poolSize?: string | number;
+}
+
+export class OptionError extends Error {
+  readonly code = "INVALID_OPTION";
+}
+
+function int(name: string, value: string | number | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = typeof value === "number" ? value : Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new OptionError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+export function compileCoordinatorOptions(
+  raw: RawCoordinatorOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): CoordinatorOptions {
+  const databaseUrl = raw.databaseUrl ?? env.BATON_DATABASE_URL;
+  if (!databaseUrl) {
+    throw new OptionError("no database: pass --database-url or set BATON_DATABASE_URL (or use `baton dev`)");
+  }
+  const host = raw.host ?? env.BATON_HOST ?? "0.0.0.0";
+  const grpcPort = int("--grpc-port", raw.grpcPort ?? env.BATON_GRPC_PORT, 50051, 0, 65535);
+  const httpPort = int("--http-port", raw.httpPort ?? env.BATON_HTTP_PORT, 8080, 0, 65535);
+  const heartbeatIntervalMs = int("--heartbeat-interval-ms", raw.heartbeatIntervalMs ?? env.BATON_HEARTBEAT_INTERVAL_MS, 1000, 50, 60_000);
+  const leaseMs = int("--lease-ms", raw.leaseMs ?? env.BATON_LEASE_MS, 10_000, 200, 600_000);
+  if (leaseMs < 2 * heartbeatIntervalMs) {
+    throw new OptionError(`--lease-ms (${leaseMs}) must be at least twice --heartbeat-interval-ms (${heartbeatIntervalMs})`);
+  }
+  const strategy = raw.strategy ?? env.BATON_SCHEDULING_STRATEGY ?? "binpack";
+  if (strategy !== "binpack" && strategy !== "spread") {
+    throw new OptionError(`--strategy must be binpack or spread, got ${JSON.stringify(strategy)}`);
+  }
+  const advertiseHost = host === "0.0.0.0" || host === "::" ? os.hostname() : host;
+  return {
+    id: raw.id ?? env.BATON_COORDINATOR_ID ?? `coord-${randomUUID().slice(0, 8)}`,
+    databaseUrl,
+    host,
+    grpcPort,
+    httpPort,
+    advertiseAddress: raw.advertiseAddress ?? env.BATON_ADVERTISE_ADDRESS ?? `${advertiseHost}:${grpcPort}`,
+    heartbeatIntervalMs,
+    leaseMs,
+    electionIntervalMs: int("--election-interval-ms", raw.electionIntervalMs ?? env.BATON_ELECTION_INTERVAL_MS, 500, 50, 60_000),
+    reaperIntervalMs: Math.max(100, Math.min(1000, Math.floor(leaseMs / 4))),
+    schedulerTickMs: 1000,
+    schedulerBatchSize: 5000,
+    strategy,
+    defaultTimeoutMs: int("--default-timeout-ms", raw.defaultTimeoutMs ?? env.BATON_DEFAULT_TIMEOUT_MS, 0, 0, 7 * 24 * 3600_000),
+    defaultMaxAttempts: int("--default-max-attempts", raw.defaultMaxAttempts ?? env.BATON_DEFAULT_MAX_ATTEMPTS, 1, 1, 100),
+    poolSize: int("--pool-size", raw.poolSize ?? env.BATON_DB_POOL_SIZE, 10, 2, 200),
+  };
+}

@@ -1,0 +1,55 @@
+// The columns every read of a job selects, and the row type they produce.
+export const JOB_COLUMNS = `j.id, j.name, j.queue, j.tenant, j.priority, j.cpu_millis, j.memory_mb, j.gpus, j.labels,
+  j.executor, j.payload, j.timeout_ms, j.max_attempts, j.state, j.attempt, j.worker_id, j.exit_code, j.reason,
+  j.message, j.unschedulable_reason, j.cancel_requested, j.created_at, j.assigned_at, j.started_at, j.finished_at`;
+
+export interface JobRow {
+  id: string;
+  name: string;
+  queue: string;
+  tenant: string;
+  priority: number;
+  cpu_millis: number;
+  memory_mb: number;
+  gpus: number;
+  labels: Record<string, string>;
+  executor: "exec" | "js";
+  payload: ExecPayload | JsPayload;
+  timeout_ms: number;
+  max_attempts: number;
+  state: string;
+  attempt: number;
+  worker_id: string | null;
+  exit_code: number | null;
+  reason: string;
+  message: string;
+  unschedulable_reason: string;
+  cancel_requested: boolean;
+  created_at: Date;
+  assigned_at: Date | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface ExecPayload {
+  argv: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export interface JsPayload {
+  task: string;
+  payload?: string;
+}
+
+export interface AttemptRow {
+  job_id: string;
+  attempt: number;
+  worker_id: string;
+  assigned_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  exit_code: number | null;
+  reason: string;
+  message: string;
+}

@@ -1,0 +1,56 @@
+import type { Queryable } from "../db/pool.js";
+import { JOB_COLUMNS, type AttemptRow, type JobRow } from "./job-row.js";
+
+export async function getJob(db: Queryable, id: string): Promise<{ job: JobRow; attempts: AttemptRow[] } | undefined> {
+  const { rows } = await db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = $1`, [id]);
+  const job = rows[0];
+  if (!job) return undefined;
+  const attempts = await db.query<AttemptRow>(
+    "SELECT * FROM job_attempts WHERE job_id = $1 ORDER BY attempt",
+    [id],
+  );
+  return { job, attempts: attempts.rows };
+}
+
+export interface JobFilter {
+  states: string[];
+  queue: string;
+  workerId: string;
+  /** only ids below this one (pages go newest first) */
+  beforeId: string | undefined;
+  limit: number;
+}
+
+/** Newest first; keyset pagination on id. */
+export async function listJobs(db: Queryable, f: JobFilter): Promise<JobRow[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.states.length > 0) {
+    params.push(f.states);
+    where.push(`j.state = ANY($${params.length}::text[])`);
+  }
+  if (f.queue) {
+    params.push(f.queue);
+    where.push(`j.queue = $${params.length}`);
+  }
+  if (f.workerId) {
+    params.push(f.workerId);
+    where.push(`j.worker_id = $${params.length}`);
+  }
+  if (f.beforeId) {
+    params.push(f.beforeId);
+    where.push(`j.id < $${params.length}::bigint`);
+  }
+  params.push(f.limit);
+  const { rows } = await db.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM jobs j ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+     ORDER BY j.id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return rows;
+}
+
+export async function getJobs(db: Queryable, ids: string[]): Promise<JobRow[]> {
+  const { rows } = await db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = ANY($1::bigint[])`, [ids]);
+  return rows;
+}

@@ -1,0 +1,92 @@
+import type { Queryable } from "../db/pool.js";
+
+/**
+ * Attempts that never count against max_attempts beyond this allowance: losing the worker or a
+ * worker refusing the assignment says nothing about the job, but a job must not loop forever.
+ */
+export const REQUEUE_ALLOWANCE = 10;
+
+export interface StartedEvent {
+  jobId: string;
+  attempt: number;
+  atMs: number;
+}
+
+export interface FinishedEvent {
+  jobId: string;
+  attempt: number;
+  atMs: number;
+  startedAtMs: number; // 0 when unknown
+  exitCode: number | null;
+  reason: string;
+  message: string;
+}
+
+/** assigned → running, for the current attempt only; returns the jobs whose cancel was requested. */
+export async function recordStarted(
+  db: Queryable,
+  events: StartedEvent[],
+): Promise<{ changed: string[]; cancelRequested: { jobId: string; attempt: number }[] }> {
+  if (events.length === 0) return { changed: [], cancelRequested: [] };
+  const { rows } = await db.query<{ id: string; attempt: number; cancel_requested: boolean }>(
+    `WITH e AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS e(id, attempt, at_ms)),
+     att AS (UPDATE job_attempts a SET started_at = to_timestamp(e.at_ms / 1000.0)
+             FROM e WHERE a.job_id = e.id AND a.attempt = e.attempt AND a.started_at IS NULL)
+     UPDATE jobs j SET state = 'running', started_at = to_timestamp(e.at_ms / 1000.0)
+     FROM e WHERE j.id = e.id AND j.attempt = e.attempt AND j.state = 'assigned'
+     RETURNING j.id, j.attempt, j.cancel_requested`,
+    [events.map((e) => e.jobId), events.map((e) => e.attempt), events.map((e) => e.atMs)],
+  );
+  return {
+    changed: rows.map((r) => r.id),
+    cancelRequested: rows.filter((r) => r.cancel_requested).map((r) => ({ jobId: r.id, attempt: r.attempt })),
+  };
+}
+
+/**
+ * Records how attempts ended. Only a report for the job's current attempt changes the job (the
+ * attempt is the fencing token); every report is kept in the attempt history.
+ * Success → succeeded; cancelled (or cancel requested) → cancelled; a refusal by the worker →
+ * back to the queue; any other failure → retried while attempts remain, else failed.
+ */
+export async function recordFinished(db: Queryable, events: FinishedEvent[]): Promise<{ id: string; state: string }[]> {
+  if (events.length === 0) return [];
+  const { rows } = await db.query<{ id: string; state: string }>(
+    `WITH e AS (
+       SELECT DISTINCT ON (id, attempt) * FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::float8[], $5::int[],
+                                                        $6::text[], $7::text[])
+         AS e(id, attempt, at_ms, started_ms, exit_code, reason, message)
+     ),
+     att AS (
+       UPDATE job_attempts a SET finished_at = to_timestamp(e.at_ms / 1000.0),
+              started_at = coalesce(a.started_at, CASE WHEN e.started_ms > 0 THEN to_timestamp(e.started_ms / 1000.0) END),
+              exit_code = e.exit_code, reason = e.reason, message = e.message
+       FROM e WHERE a.job_id = e.id AND a.attempt = e.attempt AND a.finished_at IS NULL
+     ),
+     next AS (
+       SELECT j.id, e.attempt, e.at_ms, e.started_ms, e.exit_code, e.reason, e.message,
+              CASE WHEN e.reason = 'exited' AND e.exit_code = 0 THEN 'succeeded'
+                   WHEN e.reason = 'cancelled' OR j.cancel_requested THEN 'cancelled'
+                   WHEN e.reason = 'rejected' AND j.attempt < j.max_attempts + ${REQUEUE_ALLOWANCE} THEN 'pending'
+                   WHEN e.reason <> 'rejected' AND j.attempt < j.max_attempts THEN 'pending'
+                   ELSE 'failed' END AS state
+       FROM jobs j JOIN e ON j.id = e.id AND j.attempt = e.attempt
+       WHERE j.state IN ('assigned', 'running')
+     )
+     UPDATE jobs j SET state = n.state, exit_code = n.exit_code, reason = n.reason, message = n.message,
+            started_at = coalesce(j.started_at, CASE WHEN n.started_ms > 0 THEN to_timestamp(n.started_ms / 1000.0) END),
+            finished_at = CASE WHEN n.state = 'pending' THEN NULL ELSE to_timestamp(n.at_ms / 1000.0) END
+     FROM next n WHERE j.id = n.id
+     RETURNING j.id, j.state`,
+    [
+      events.map((e) => e.jobId),
+      events.map((e) => e.attempt),
+      events.map((e) => e.atMs),
+      events.map((e) => e.startedAtMs),
+      events.map((e) => e.exitCode),
+      events.map((e) => e.reason),
+      events.map((e) => e.message),
+    ],
+  );
+  return rows;
+}
