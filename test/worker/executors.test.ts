@@ -1,12 +1,12 @@
 // The exec and js executors on their own: real child processes, a real tasks module.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExecExecutor } from "../../worker/runner/exec-executor.js";
 import { JsExecutor, loadTaskModule, type TaskModule } from "../../worker/runner/js-executor.js";
-import { execAssignment, jobId, jsAssignment, waitGone } from "./fake-coordinator.js";
+import { execAssignment, jobId, jsAssignment, readWhenWritten, waitGone } from "./fake-coordinator.js";
 
 const TASKS = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "tasks.mjs");
 
@@ -17,21 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
-
-/** Polls for a file's content (written by a child; no event tells us when). */
-async function readWhenWritten(file: string, timeoutMs = 10_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const s = (await readFile(file, "utf8")).trim();
-      if (s !== "") return s;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > deadline) throw new Error(`${file} was not written within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe("exec executor", () => {
   const exec = new ExecExecutor({ killGraceMs: 300 });

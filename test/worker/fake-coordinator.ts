@@ -35,7 +35,11 @@ export class FakeStream {
       this.ended = true;
       this.recheck();
     };
-    call.on("end", end);
+    // The worker half-closes on stop; a coordinator answers by ending its side.
+    call.on("end", () => {
+      end();
+      call.end();
+    });
     call.on("error", end);
     call.on("cancelled", end);
   }
@@ -248,4 +252,19 @@ export async function waitGone(pid: number, timeoutMs = 10_000): Promise<boolean
     await new Promise((r) => setTimeout(r, 20));
   }
   return !processAlive(pid);
+}
+
+/** Polls for a file's content (written by a child; no event tells us when). */
+export async function readWhenWritten(file: string, timeoutMs = 10_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const s = readFileSync(file, "utf8").trim();
+      if (s !== "") return s;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${file} was not written within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
