@@ -69,18 +69,23 @@ export async function recheckCapacity(tx: PoolClient, placements: Placement[]): 
   return fitting;
 }
 
-/** Writes placements: each job moves pending → assigned with a new attempt (its fencing token). */
+/**
+ * Writes placements: each job moves pending → assigned with a new attempt (its fencing token).
+ * assigned_at is the statement's clock, not the transaction's: it comes after the capacity it
+ * relies on was freed.
+ */
 export async function writePlacements(tx: PoolClient, placements: Placement[]): Promise<AssignedJob[]> {
   if (placements.length === 0) return [];
   const { rows } = await tx.query<AssignedJob>(
     `WITH p AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS p(id, worker_id)),
      upd AS (
        UPDATE jobs j SET state = 'assigned', worker_id = p.worker_id, attempt = j.attempt + 1,
-                         assigned_at = now(), unschedulable_reason = ''
+                         assigned_at = clock_timestamp(), unschedulable_reason = ''
        FROM p WHERE j.id = p.id AND j.state = 'pending'
-       RETURNING ${ASSIGNED_COLUMNS}
+       RETURNING ${ASSIGNED_COLUMNS}, j.assigned_at
      ),
-     hist AS (INSERT INTO job_attempts (job_id, attempt, worker_id) SELECT id, attempt, worker_id FROM upd)
+     hist AS (INSERT INTO job_attempts (job_id, attempt, worker_id, assigned_at)
+              SELECT id, attempt, worker_id, assigned_at FROM upd)
      SELECT * FROM upd j`,
     [placements.map((p) => p.jobId), placements.map((p) => p.workerId)],
   );
