@@ -51,6 +51,7 @@ export async function startWorker(options: CompiledWorkerOptions, deps: StartWor
   const tasks = options.tasksModule ? await loadTaskModule(options.tasksModule) : undefined;
 
   let state: WorkerLifecycle = "RUNNING";
+  const unreachable = new Set<string>();
   const reporter = new Reporter();
   const runner = new AttemptRunner({
     slots: options.slots,
@@ -82,8 +83,11 @@ export async function startWorker(options: CompiledWorkerOptions, deps: StartWor
       onAck: (seq) => reporter.ack(seq),
       onDisconnected: (address, error, wasRegistered) => {
         reporter.detach();
-        if (state !== "STOPPED") {
-          log(`${wasRegistered ? "lost" : "could not reach"} coordinator ${address}${error ? `: ${error.message}` : ""}; trying the next one`);
+        if (wasRegistered) unreachable.clear();
+        // One line per address per outage, not one per retry.
+        if (state !== "STOPPED" && !unreachable.has(address)) {
+          unreachable.add(address);
+          log(`${wasRegistered ? "lost" : "cannot reach"} coordinator ${address}${error ? `: ${error.message}` : ""}; retrying`);
         }
       },
     },
