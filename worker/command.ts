@@ -18,7 +18,7 @@ export function workerCommand(): Command {
     .addOption(opt("host", "address", "address the HTTP listener binds (default 127.0.0.1)"))
     .addOption(opt("tasks", "module", "ESM module whose exports are the handlers of js jobs"))
     .addOption(opt("killGraceMs", "ms", "time between SIGTERM and SIGKILL to a stopped job (default 5000)"))
-    .addOption(opt("shutdownGraceMs", "ms", "on SIGTERM/SIGINT, time running jobs get to finish (default 20000)"))
+    .addOption(opt("shutdownGraceMs", "ms", "on SIGTERM/SIGINT, time running jobs get to finish (default 15000)"))
     .action(async (raw: RawWorkerOptions) => {
       await runWorkerCommand(raw);
     });

@@ -86,7 +86,7 @@ export const WORKER_DEFAULTS = {
   httpPort: 9464,
   host: "127.0.0.1",
   killGraceMs: 5000,
-  shutdownGraceMs: 20_000,
+  shutdownGraceMs: 15_000,
 } as const;
 
 const INT32_MAX = 2 ** 31 - 1;
