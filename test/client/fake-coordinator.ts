@@ -2,8 +2,8 @@
 // CLI and client are tested over the wire without a database or a scheduler.
 import { randomUUID } from "node:crypto";
 import { Server, ServerCredentials, status, type ServerWritableStream } from "@grpc/grpc-js";
-import { ClusterServiceService, type ClusterStatus } from "../../shared/gen/baton/v1/cluster.js";
-import { JobServiceService, type ListJobsRequest, type WatchJobRequest } from "../../shared/gen/baton/v1/jobs.js";
+import { ClusterServiceService, type ClusterServiceServer, type ClusterStatus } from "../../shared/gen/baton/v1/cluster.js";
+import { JobServiceService, type JobServiceServer, type ListJobsRequest, type WatchJobRequest } from "../../shared/gen/baton/v1/jobs.js";
 import { JobState, type Job, type JobSpec } from "../../shared/gen/baton/v1/types.js";
 
 export interface FakeCoordinator {
@@ -95,7 +95,7 @@ export async function startFakeCoordinator(): Promise<FakeCoordinator> {
     stop: async () => server.forceShutdown(),
   };
 
-  server.addService(JobServiceService, {
+  const jobService: JobServiceServer = {
     submitJobs(call, callback) {
       const specs = call.request.jobs;
       fake.submitted.push(specs);
@@ -169,12 +169,14 @@ export async function startFakeCoordinator(): Promise<FakeCoordinator> {
       };
       setTimeout(tick, 20);
     },
-  });
-  server.addService(ClusterServiceService, {
+  };
+  const clusterService: ClusterServiceServer = {
     getCluster(_call, callback) {
       callback(null, fake.cluster);
     },
-  });
+  };
+  server.addService(JobServiceService, jobService);
+  server.addService(ClusterServiceService, clusterService);
 
   fake.port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
