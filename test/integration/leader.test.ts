@@ -1,0 +1,184 @@
+// Election, fencing and the plan applier against a real Postgres.
+import { once } from "node:events";
+import pg from "pg";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createPool } from "../../coordinator/db/pool.js";
+import { Elector, LEADER_LOCK_KEY } from "../../coordinator/leader/elector.js";
+import { PlanApplier } from "../../coordinator/leader/plan-applier.js";
+import { insertJobs, type NewJob } from "../../coordinator/sql/insert-jobs.js";
+import { recordFinished, recordStarted } from "../../coordinator/sql/record-events.js";
+import { bumpTerm, FencedError } from "../../coordinator/sql/term.js";
+import { upsertWorker } from "../../coordinator/sql/workers.js";
+import { createTestDatabase, type TestDatabase } from "../support/db.js";
+
+let db: TestDatabase;
+let pool: pg.Pool;
+const electors: Elector[] = [];
+
+beforeEach(async () => {
+  db = await createTestDatabase();
+  pool = createPool(db.url, 4);
+});
+
+afterEach(async () => {
+  await Promise.all(electors.splice(0).map((e) => e.stop()));
+  await pool.end();
+  await db.drop();
+});
+
+const job = (over: Partial<NewJob> = {}): NewJob => ({
+  name: "", queue: "default", tenant: "", priority: 0, cpuMillis: 500, memoryMb: 100, gpus: 0, labels: {},
+  executor: "exec", payload: { argv: ["true"] }, timeoutMs: 0, maxAttempts: 1, ...over,
+});
+
+async function worker(id: string, slots: number, cpuMillis = 1000) {
+  await upsertWorker(pool, { id, name: id, cpuMillis, memoryMb: 1000, gpus: 0, slots, labels: {}, limitsMechanism: "none", coordinatorId: "c" });
+}
+
+describe("leader election", () => {
+  it("elects exactly one leader; when its connection dies another takes over with a higher term", async () => {
+    const a = new Elector(db.url, "a", 50);
+    const b = new Elector(db.url, "b", 50);
+    electors.push(a, b);
+    const first = Promise.race([once(a, "elected").then(([t]) => ({ e: a, t })), once(b, "elected").then(([t]) => ({ e: b, t }))]);
+    a.start();
+    b.start();
+    const { e: leader, t } = await first;
+    expect(t).toBe(1);
+    const other = leader === a ? b : a;
+    expect(leader.isLeader).toBe(true);
+    expect(other.isLeader).toBe(false);
+
+    // Kill the leader's session from the server side: the lock is released with it.
+    const { rows } = await pool.query<{ pid: number }>(
+      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1::bigint % 4294967296",
+      [LEADER_LOCK_KEY],
+    );
+    expect(rows).toHaveLength(1);
+    const deposed = once(leader, "deposed");
+    const elected = once(other, "elected");
+    await pool.query("SELECT pg_terminate_backend($1)", [rows[0]!.pid]);
+    await deposed;
+    const [term] = await elected;
+    expect(term).toBe(2);
+    expect(leader.isLeader).toBe(false);
+    const { rows: t2 } = await pool.query("SELECT term, leader_id FROM baton_term");
+    expect(t2[0]).toEqual({ term: "2", leader_id: other === a ? "a" : "b" });
+  });
+});
+
+describe("fencing", () => {
+  it("rejects a deposed leader's placement and leaves the job pending", async () => {
+    await worker("w1", 4);
+    const [id] = await insertJobs(pool, [job()]);
+    const oldTerm = await bumpTerm(pool, "old");
+    await bumpTerm(pool, "new"); // another coordinator won meanwhile
+    const applier = new PlanApplier(pool, () => true);
+    await expect(applier.apply(oldTerm, { placements: [{ jobId: id!, workerId: "w1" }], unschedulable: [] })).rejects.toBeInstanceOf(FencedError);
+    const { rows } = await pool.query("SELECT state, attempt, worker_id FROM jobs WHERE id = $1", [id]);
+    expect(rows[0]).toEqual({ state: "pending", attempt: 0, worker_id: null });
+    const { rows: hist } = await pool.query("SELECT count(*)::int AS n FROM job_attempts");
+    expect(hist[0].n).toBe(0);
+  });
+
+  it("a leader's term bump waits for an in-flight fenced transaction, which then commits under the old term", async () => {
+    await worker("w1", 4);
+    const [id] = await insertJobs(pool, [job()]);
+    const term = await bumpTerm(pool, "old");
+    const tx = await pool.connect();
+    await tx.query("BEGIN");
+    await tx.query("SELECT term FROM baton_term WHERE id = 1 FOR SHARE");
+    let bumped = false;
+    const bump = bumpTerm(pool, "new").then((t) => ((bumped = true), t));
+    // The bump is seen blocked on the term row's lock (a state, not an event: polled).
+    for (;;) {
+      const { rows } = await pool.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE baton_term%'",
+      );
+      if (rows[0].n === 1) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(bumped).toBe(false);
+    await tx.query("COMMIT");
+    tx.release();
+    expect(await bump).toBe(term + 1);
+    expect(id).toBeDefined();
+  });
+});
+
+describe("plan applier", () => {
+  it("never over-commits a worker even when handed a plan built on a stale snapshot", async () => {
+    await worker("w1", 2, 1000);
+    const ids = await insertJobs(pool, [job(), job(), job()]);
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    const placements = ids.map((jobId) => ({ jobId, workerId: "w1" }));
+    const result = await applier.apply(term, { placements, unschedulable: [] });
+    expect(result.assigned.map((a) => a.id)).toEqual(ids.slice(0, 2)); // 2 × 500m fill 1000m
+    expect(result.dropped).toBe(1);
+    const again = await applier.apply(term, { placements: [{ jobId: ids[2]!, workerId: "w1" }], unschedulable: [] });
+    expect(again.assigned).toEqual([]);
+    const { rows } = await pool.query("SELECT id, state, attempt FROM jobs ORDER BY id");
+    expect(rows.map((r) => [r.state, r.attempt])).toEqual([["assigned", 1], ["assigned", 1], ["pending", 0]]);
+  });
+
+  it("does not place a job twice when two plans name it", async () => {
+    await worker("w1", 4, 4000);
+    await worker("w2", 4, 4000);
+    const [id] = await insertJobs(pool, [job()]);
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    const [a, b] = await Promise.all([
+      applier.apply(term, { placements: [{ jobId: id!, workerId: "w1" }], unschedulable: [] }),
+      applier.apply(term, { placements: [{ jobId: id!, workerId: "w2" }], unschedulable: [] }),
+    ]);
+    expect(a.assigned.length + b.assigned.length).toBe(1);
+    const { rows } = await pool.query("SELECT attempt FROM job_attempts WHERE job_id = $1", [id]);
+    expect(rows).toEqual([{ attempt: 1 }]);
+  });
+});
+
+describe("attempts as fencing tokens", () => {
+  it("a report from a stale attempt changes nothing; the current attempt's report is recorded", async () => {
+    await worker("w1", 4);
+    await worker("w2", 4);
+    const [id] = await insertJobs(pool, [job({ maxAttempts: 3 })]);
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    await applier.apply(term, { placements: [{ jobId: id!, workerId: "w1" }], unschedulable: [] });
+    // The attempt is lost and the job placed again: attempt 2 on w2.
+    await pool.query("UPDATE jobs SET state = 'pending' WHERE id = $1", [id]);
+    await applier.apply(term, { placements: [{ jobId: id!, workerId: "w2" }], unschedulable: [] });
+
+    const now = Date.now();
+    expect((await recordStarted(pool, [{ jobId: id!, attempt: 1, atMs: now }])).changed).toEqual([]);
+    expect(await recordFinished(pool, [{ jobId: id!, attempt: 1, atMs: now, startedAtMs: now, exitCode: 1, reason: "exited", message: "" }])).toEqual([]);
+    let { rows } = await pool.query("SELECT state, attempt, worker_id, exit_code FROM jobs WHERE id = $1", [id]);
+    expect(rows[0]).toEqual({ state: "assigned", attempt: 2, worker_id: "w2", exit_code: null });
+    // The stale report is still kept in attempt 1's history.
+    const hist = await pool.query("SELECT attempt, exit_code FROM job_attempts WHERE job_id = $1 ORDER BY attempt", [id]);
+    expect(hist.rows).toEqual([{ attempt: 1, exit_code: 1 }, { attempt: 2, exit_code: null }]);
+
+    expect(await recordFinished(pool, [{ jobId: id!, attempt: 2, atMs: now, startedAtMs: now, exitCode: 0, reason: "exited", message: "" }])).toEqual([{ id, state: "succeeded" }]);
+    ({ rows } = await pool.query("SELECT state, exit_code FROM jobs WHERE id = $1", [id]));
+    expect(rows[0]).toEqual({ state: "succeeded", exit_code: 0 });
+  });
+
+  it("retries a failed attempt while attempts remain, then fails; a refusal by the worker re-queues", async () => {
+    await worker("w1", 4);
+    const [id] = await insertJobs(pool, [job({ maxAttempts: 2 })]);
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    const place = () => applier.apply(term, { placements: [{ jobId: id!, workerId: "w1" }], unschedulable: [] });
+    const fin = (attempt: number, reason: string, exitCode: number | null) =>
+      recordFinished(pool, [{ jobId: id!, attempt, atMs: Date.now(), startedAtMs: 0, exitCode, reason, message: "" }]);
+    await place();
+    expect(await fin(1, "rejected", null)).toEqual([{ id, state: "pending" }]);
+    await place();
+    expect(await fin(2, "exited", 3)).toEqual([{ id, state: "failed" }]); // attempt 2 of max 2
+    await pool.query("UPDATE jobs SET state = 'pending', attempt = 0 WHERE id = $1", [id]);
+    await pool.query("DELETE FROM job_attempts");
+    await place();
+    expect(await fin(1, "timed_out", null)).toEqual([{ id, state: "pending" }]);
+  });
+});
