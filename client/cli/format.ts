@@ -91,8 +91,9 @@ export function formatCpu(millis: number): string {
 }
 
 export function formatMemory(mb: number): string {
-  if (mb >= 1024 && mb % 1024 === 0) return `${mb / 1024}Gi`;
-  return `${mb}Mi`;
+  if (mb < 1024) return `${mb}Mi`;
+  const gi = mb / 1024;
+  return `${Number.isInteger(gi) ? gi : gi.toFixed(1)}Gi`;
 }
 
 export function formatLabels(labels: Readonly<Record<string, string>>): string {

@@ -10,7 +10,9 @@ import { compileDevOptions, devChildren, redactUrl, type DevChild, type DevOptio
 import { CliError } from "../usage-error.js";
 
 const BIN = fileURLToPath(new URL("../../../bin/baton.mjs", import.meta.url));
-const STOP_GRACE_MS = 10_000;
+// Longer than a worker's own grace for its running jobs, so that it can finish them.
+const STOP_GRACE_MS = 20_000;
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 export function devCommand(): Command {
   return new Command("dev")
@@ -48,7 +50,7 @@ async function runDev(opts: DevOptions): Promise<void> {
   else {
     const dir = path.resolve(settings.dataDir, "pg");
     say(`starting embedded Postgres in ${dir}`);
-    const { startEmbeddedPostgres } = await import("../../../coordinator/db/embedded-postgres.js");
+    const { startEmbeddedPostgres } = await ownSignals(() => import("../../../coordinator/db/embedded-postgres.js"));
     const log: string[] = [];
     try {
       const db = await startEmbeddedPostgres(dir, { persistent: true, onLog: (l) => log.push(l) });
@@ -65,18 +67,33 @@ async function runDev(opts: DevOptions): Promise<void> {
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    say("stopping…");
-    // Workers first, so that they leave while their coordinator can still hear it.
-    const running = [...children.entries()].reverse();
-    await Promise.all(running.map(([, c]) => stopChild(c)));
+    say("stopping… (again to force)");
+    // Workers first, so that they leave while their coordinator can still record it; then the
+    // coordinator, then the database it needs until the end.
+    const workers = [...children.entries()].filter(([label]) => label !== "coordinator").map(([, c]) => c);
+    await Promise.all(workers.map((c) => stopChild(c)));
+    const coordinatorProcess = children.get("coordinator");
+    if (coordinatorProcess) await stopChild(coordinatorProcess);
     if (stopDatabase) {
       say("stopping Postgres");
       await stopDatabase().catch((e) => say(`Postgres did not stop cleanly: ${(e as Error).message}`));
     }
     process.exit(code);
   };
-  process.on("SIGINT", () => void stopAll(0));
-  process.on("SIGTERM", () => void stopAll(0));
+  const onSignal = () => {
+    if (!stopping) {
+      void stopAll(0);
+      return;
+    }
+    say("forced: killing everything");
+    for (const c of children.values()) c.kill("SIGKILL");
+    void (stopDatabase?.() ?? Promise.resolve()).finally(() => process.exit(1));
+  };
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+  // Should `baton dev` itself die, take the children along rather than leave them running.
+  process.on("exit", () => {
+    for (const c of children.values()) c.kill("SIGKILL");
+  });
 
   try {
     say("applying migrations");
@@ -91,7 +108,9 @@ async function runDev(opts: DevOptions): Promise<void> {
 
   const [coordinator, ...workers] = devChildren(settings, databaseUrl);
   const start = (spec: DevChild) => {
-    const child = spawn(process.execPath, [BIN, ...spec.args], { stdio: ["ignore", "pipe", "pipe"] });
+    // Each child in its own process group: a terminal's Ctrl-C reaches only `baton dev`, which then
+    // stops them in order with one signal each (a second signal would make a worker drop its jobs).
+    const child = spawn(process.execPath, [BIN, ...spec.args], { stdio: ["ignore", "pipe", "pipe"], detached: true });
     children.set(spec.label, child);
     prefixLines(child.stdout!, spec.label, process.stdout);
     prefixLines(child.stderr!, spec.label, process.stderr);
@@ -133,6 +152,20 @@ async function runDev(opts: DevOptions): Promise<void> {
   process.stderr.write(lines.join("\n") + "\n");
   // Stay alive until a signal or until every child has gone.
   await new Promise<never>(() => {});
+}
+
+/**
+ * Runs `load` and drops the signal handlers it installs: the embedded-postgres package stops its
+ * servers on SIGINT/SIGTERM by itself, which would pull the database away from under a coordinator
+ * that is still shutting down. `baton dev` stops Postgres itself, last.
+ */
+async function ownSignals<T>(load: () => Promise<T>): Promise<T> {
+  const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+  const result = await load();
+  for (const signal of SIGNALS) {
+    for (const l of process.listeners(signal)) if (!before.get(signal)!.has(l)) process.removeListener(signal, l);
+  }
+  return result;
 }
 
 function prefixLines(stream: NodeJS.ReadableStream, label: string, to: NodeJS.WritableStream): void {

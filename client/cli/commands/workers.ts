@@ -30,7 +30,7 @@ export function renderWorkers(workers: readonly Worker[]): string {
     `${w.allocatedSlots}/${w.slots}`,
     formatLabels(w.labels),
     w.limitsMechanism || "-",
-    w.coordinatorId ? shortId(w.coordinatorId) : "-",
+    w.coordinatorId || "-",
   ]);
   return renderTable(["NAME", "ID", "STATE", "CPU", "MEM", "SLOTS", "LABELS", "LIMITS", "COORDINATOR"], rows);
 }
