@@ -44,7 +44,7 @@ CREATE TABLE jobs (
   -- exec: {"argv": [...], "env": {...}, "cwd": "..."}; js: {"task": "...", "payload": "<json text>"}
   payload               jsonb NOT NULL,
   timeout_ms            int NOT NULL DEFAULT 0 CHECK (timeout_ms >= 0),
-  max_attempts          int NOT NULL DEFAULT 3 CHECK (max_attempts >= 1),
+  max_attempts          int NOT NULL DEFAULT 1 CHECK (max_attempts >= 1),
   state                 text NOT NULL DEFAULT 'pending'
                           CHECK (state IN ('pending', 'assigned', 'running', 'succeeded', 'failed', 'cancelled')),
   attempt               int NOT NULL DEFAULT 0,
@@ -64,9 +64,9 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_pending_idx ON jobs (priority DESC, id) WHERE state = 'pending';
 -- What each worker holds: allocation and the reaper's scans.
 CREATE INDEX jobs_active_worker_idx ON jobs (worker_id) WHERE state IN ('assigned', 'running');
-CREATE INDEX jobs_state_idx ON jobs (state, id);
 
--- Every attempt is kept as history, including reports that arrived for a stale attempt.
+-- Every ended attempt is kept as history (the current one lives on the jobs row until it ends),
+-- including reports that arrived for a stale attempt.
 CREATE TABLE job_attempts (
   job_id       bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
   attempt      int NOT NULL,

@@ -3,8 +3,6 @@
 // commit, so a coordinator that dies mid-write loses nothing (the worker resends).
 import type pg from "pg";
 import type { JobEvents } from "../../shared/gen/baton/v1/worker.js";
-import { withTransaction } from "../db/pool.js";
-import { CHANNELS, notifyIds } from "../sql/notify.js";
 import { recordFinished, recordStarted, type FinishedEvent, type StartedEvent } from "../sql/record-events.js";
 import type { WorkerStream } from "./worker-stream.js";
 
@@ -39,6 +37,7 @@ export class EventSink {
           this.finished.push({
             jobId: ev.jobId,
             attempt: ev.attempt,
+            workerId: stream.workerId,
             atMs: ev.atMs,
             startedAtMs: f.startedAtMs,
             exitCode: f.exitCode ?? null,
@@ -51,6 +50,7 @@ export class EventSink {
           this.finished.push({
             jobId: ev.jobId,
             attempt: ev.attempt,
+            workerId: stream.workerId,
             atMs: ev.atMs,
             startedAtMs: 0,
             exitCode: null,
@@ -102,12 +102,12 @@ export class EventSink {
     this.acks = new Map();
     let result: { started: Awaited<ReturnType<typeof recordStarted>>; finished: { id: string; state: string }[] };
     try {
-      result = await withTransaction(this.pool, async (tx) => {
-        const s = await recordStarted(tx, started.map((x) => x.ev));
-        const f = await recordFinished(tx, finished);
-        await notifyIds(tx, CHANNELS.jobChanged, [...s.changed, ...f.map((r) => r.id)]);
-        return { started: s, finished: f };
-      });
+      // A start reported in the same batch as its end is carried by the end (finished has
+      // started_at_ms), so the two statements touch different jobs and can run side by side.
+      const ended = new Set(finished.map((f) => `${f.jobId}:${f.attempt}`));
+      const starts = started.filter((x) => !ended.has(`${x.ev.jobId}:${x.ev.attempt}`)).map((x) => x.ev);
+      const [s, f] = await Promise.all([recordStarted(this.pool, starts), recordFinished(this.pool, finished)]);
+      result = { started: s, finished: f };
     } catch (err) {
       // Put everything back in front of what arrived meanwhile.
       this.started = started.concat(this.started);

@@ -1,12 +1,10 @@
-// The one writer of placements: commits a plan in one transaction fenced by the leader term,
-// re-checking every worker's capacity inside it so that no worker is ever over-committed.
+// The one writer of placements: commits a plan fenced by the leader term, re-checking every
+// worker's capacity as it writes, so that no worker is ever over-committed (see writePlacements).
 import type pg from "pg";
 import type { Placement } from "../../shared/scheduling/types.js";
-import { withTransaction } from "../db/pool.js";
-import { recheckCapacity, writePlacements, type AssignedJob } from "../sql/apply-plan.js";
+import { writePlacements, type AssignedJob } from "../sql/apply-plan.js";
 import { setUnschedulable } from "../sql/load-snapshot.js";
-import { CHANNELS, notifyIds } from "../sql/notify.js";
-import { assertTerm } from "../sql/term.js";
+import { FencedError, readTerm } from "../sql/term.js";
 
 export interface PlanToApply {
   placements: Placement[];
@@ -16,7 +14,7 @@ export interface PlanToApply {
 
 export interface AppliedPlan {
   assigned: AssignedJob[];
-  /** placements dropped because the worker no longer had room (stale snapshot) */
+  /** placements not written because the worker no longer had room or the job was no longer pending */
   dropped: number;
 }
 
@@ -28,19 +26,16 @@ export class PlanApplier {
   ) {}
 
   async apply(term: number, plan: PlanToApply): Promise<AppliedPlan> {
-    return withTransaction(this.pool, async (tx) => {
-      await assertTerm(tx, term);
-      const fitting = plan.placements.length > 0 ? await recheckCapacity(tx, plan.placements) : [];
-      const assigned = await writePlacements(tx, fitting);
-      await setUnschedulable(
-        tx,
-        plan.unschedulable.map((u) => u.jobId),
-        plan.unschedulable.map((u) => u.reason),
-      );
-      const remote = [...new Set(assigned.map((a) => a.worker_id))].filter((w) => !this.holdsStream(w));
-      if (remote.length > 0) await notifyIds(tx, CHANNELS.assign, remote);
-      await notifyIds(tx, CHANNELS.jobChanged, [...assigned.map((a) => a.id), ...plan.unschedulable.map((u) => u.jobId)]);
-      return { assigned, dropped: plan.placements.length - fitting.length };
-    });
+    let assigned: AssignedJob[] = [];
+    if (plan.placements.length > 0) {
+      const remote = [...new Set(plan.placements.map((p) => p.workerId))].filter((w) => !this.holdsStream(w));
+      const result = await writePlacements(this.pool, term, plan.placements, remote);
+      if (!result.termHeld) throw new FencedError(term, (await readTerm(this.pool)).term);
+      assigned = result.assigned;
+    }
+    if (plan.unschedulable.length > 0) {
+      await setUnschedulable(this.pool, term, plan.unschedulable.map((u) => u.jobId), plan.unschedulable.map((u) => u.reason));
+    }
+    return { assigned, dropped: plan.placements.length - assigned.length };
   }
 }

@@ -3,7 +3,7 @@
 import type pg from "pg";
 import { schedule } from "../../shared/scheduling/schedule.js";
 import type { Strategy } from "../../shared/scheduling/types.js";
-import { loadLiveWorkers, loadPendingJobs } from "../sql/load-snapshot.js";
+import { loadSnapshot } from "../sql/load-snapshot.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
 import type { PlanApplier } from "./plan-applier.js";
 
@@ -64,12 +64,7 @@ export class SchedulerLoop {
 
   /** One scheduling pass; true when there may be more to place right away. */
   private async pass(): Promise<boolean> {
-    const workers = await loadLiveWorkers(this.pool);
-    let freeSlots = 0;
-    for (const w of workers) freeSlots += Math.max(0, w.capacity.slots - w.allocated.slots);
-    // Load a little more than fits, so that unschedulable jobs behind the head are still reported.
-    const limit = Math.min(this.opts.batchSize, Math.max(freeSlots * 2, 100));
-    const jobs = await loadPendingJobs(this.pool, limit);
+    const { workers, jobs, limit } = await loadSnapshot(this.pool, this.opts.batchSize);
     if (jobs.length === 0 || this.stopped) return false;
     const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy, jobs, workers });
     const reasons = new Map(plan.unschedulable.map((u) => [u.jobId, u.reason]));

@@ -1,6 +1,7 @@
-import type { PoolClient } from "pg";
 import type { Placement } from "../../shared/scheduling/types.js";
+import type { Queryable } from "../db/pool.js";
 import type { ExecPayload, JsPayload } from "./job-row.js";
+import { CHANNELS } from "./notify.js";
 
 export interface AssignedJob {
   id: string;
@@ -23,80 +24,68 @@ export interface AssignedJob {
 export const ASSIGNED_COLUMNS = `j.id, j.attempt, j.worker_id, j.name, j.queue, j.tenant, j.priority, j.cpu_millis,
   j.memory_mb, j.gpus, j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts`;
 
-interface Room {
-  cpu: number;
-  mem: number;
-  gpus: number;
-  slots: number;
+export interface PlacementResult {
+  /** false: the term has moved on; nothing was written */
+  termHeld: boolean;
+  assigned: AssignedJob[];
 }
 
 /**
- * Re-checks a plan against the workers' capacity as it is inside the transaction (rows locked), and
- * returns only the placements that still fit. The scheduler's snapshot may be stale by now.
+ * Commits placements in ONE statement (one round trip on the leader's hot path), fenced and
+ * re-checked:
+ * - the term row is read FOR SHARE and must still be `term`, so a newly elected leader's bump
+ *   waits for this statement, and a deposed leader writes nothing;
+ * - worker rows are locked and each placement must fit what the worker has free now, counting the
+ *   placements before it in the plan on the same worker (cumulative sums), so a plan built on a
+ *   stale snapshot can never over-commit a worker; what does not fit is simply not written;
+ * - only jobs still pending move: pending → assigned with attempt + 1 (the fencing token), and the
+ *   attempt lives on the job row until it ends (then it is written to job_attempts).
+ * assigned_at is the statement's clock, after the capacity it relies on was freed.
+ * Worker ids in `announce` get a baton_assign notification (their streams are held elsewhere), and
+ * every placed job a baton_job_changed one.
  */
-export async function recheckCapacity(tx: PoolClient, placements: Placement[]): Promise<Placement[]> {
-  const workerIds = [...new Set(placements.map((p) => p.workerId))];
-  const { rows } = await tx.query<{ id: string; cpu: number; mem: number; gpus: number; slots: number }>(
-    `WITH w AS (SELECT id, cpu_millis, memory_mb, gpus, slots FROM workers
-                WHERE id = ANY($1::text[]) AND state = 'alive' ORDER BY id FOR UPDATE)
-     SELECT w.id, w.cpu_millis - coalesce(sum(j.cpu_millis), 0)::int AS cpu,
-            w.memory_mb - coalesce(sum(j.memory_mb), 0)::int AS mem,
-            w.gpus - coalesce(sum(j.gpus), 0)::int AS gpus,
-            w.slots - count(j.id)::int AS slots
-     FROM w LEFT JOIN jobs j ON j.worker_id = w.id AND j.state IN ('assigned', 'running')
-     GROUP BY w.id, w.cpu_millis, w.memory_mb, w.gpus, w.slots`,
-    [workerIds],
+export async function writePlacements(
+  db: Queryable,
+  term: number,
+  placements: Placement[],
+  announce: string[],
+): Promise<PlacementResult> {
+  const { rows } = await db.query<{ term_held: boolean; assigned: AssignedJob[] }>(
+    `WITH t AS (SELECT term FROM baton_term WHERE id = 1 AND term = $3 FOR SHARE),
+     p AS (SELECT * FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS p(id, worker_id, ord)),
+     w AS (SELECT id, cpu_millis, memory_mb, gpus, slots FROM workers
+           WHERE id IN (SELECT worker_id FROM p) AND state = 'alive' AND EXISTS (SELECT 1 FROM t)
+           ORDER BY id FOR UPDATE),
+     used AS MATERIALIZED (SELECT worker_id, sum(cpu_millis) AS cpu, sum(memory_mb) AS mem, sum(gpus) AS gpus, count(*) AS n
+              FROM jobs WHERE worker_id IN (SELECT id FROM w) AND state IN ('assigned', 'running')
+              GROUP BY worker_id),
+     cum AS MATERIALIZED (SELECT p.id, p.worker_id,
+                    sum(j.cpu_millis) OVER win AS cpu, sum(j.memory_mb) OVER win AS mem,
+                    sum(j.gpus) OVER win AS gpus, count(*) OVER win AS n
+             FROM p JOIN jobs j ON j.id = p.id AND j.state = 'pending'
+             WINDOW win AS (PARTITION BY p.worker_id ORDER BY p.ord)),
+     ok AS (SELECT cum.id, cum.worker_id FROM cum JOIN w ON w.id = cum.worker_id
+            LEFT JOIN used u ON u.worker_id = w.id
+            WHERE cum.cpu + coalesce(u.cpu, 0) <= w.cpu_millis AND cum.mem + coalesce(u.mem, 0) <= w.memory_mb
+              AND cum.gpus + coalesce(u.gpus, 0) <= w.gpus AND cum.n + coalesce(u.n, 0) <= w.slots),
+     upd AS (UPDATE jobs j SET state = 'assigned', worker_id = ok.worker_id, attempt = j.attempt + 1,
+                               assigned_at = clock_timestamp(), unschedulable_reason = ''
+             FROM ok WHERE j.id = ok.id AND j.state = 'pending'
+             RETURNING j.id::text AS id, j.attempt, j.worker_id, j.name, j.queue, j.tenant, j.priority, j.cpu_millis,
+                       j.memory_mb, j.gpus, j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts),
+     note AS (SELECT pg_notify('${CHANNELS.assign}', w) FROM unnest($4::text[]) AS w
+              WHERE EXISTS (SELECT 1 FROM upd WHERE upd.worker_id = w)),
+     changed AS (SELECT pg_notify('${CHANNELS.jobChanged}', string_agg(id::text, ','))
+                 FROM (SELECT id, (row_number() OVER ()) / 350 AS chunk FROM upd) c GROUP BY chunk)
+     SELECT EXISTS (SELECT 1 FROM t) AS term_held, (SELECT coalesce(json_agg(upd), '[]') FROM upd) AS assigned,
+            (SELECT count(*) FROM note) + (SELECT count(*) FROM changed) AS notes`,
+    [placements.map((p) => p.jobId), placements.map((p) => p.workerId), term, announce],
   );
-  const room = new Map<string, Room>(rows.map((r) => [r.id, { cpu: r.cpu, mem: r.mem, gpus: r.gpus, slots: r.slots }]));
-  const jobIds = placements.map((p) => p.jobId);
-  const need = await tx.query<{ id: string; cpu_millis: number; memory_mb: number; gpus: number }>(
-    "SELECT id, cpu_millis, memory_mb, gpus FROM jobs WHERE id = ANY($1::bigint[]) AND state = 'pending'",
-    [jobIds],
-  );
-  const needById = new Map(need.rows.map((r) => [r.id, r]));
-  const fitting: Placement[] = [];
-  for (const p of placements) {
-    const r = room.get(p.workerId);
-    const n = needById.get(p.jobId);
-    if (!r || !n) continue;
-    if (n.cpu_millis > r.cpu || n.memory_mb > r.mem || n.gpus > r.gpus || r.slots < 1) continue;
-    r.cpu -= n.cpu_millis;
-    r.mem -= n.memory_mb;
-    r.gpus -= n.gpus;
-    r.slots -= 1;
-    fitting.push(p);
-  }
-  return fitting;
-}
-
-/**
- * Writes placements: each job moves pending → assigned with a new attempt (its fencing token).
- * assigned_at is the statement's clock, not the transaction's: it comes after the capacity it
- * relies on was freed.
- */
-export async function writePlacements(tx: PoolClient, placements: Placement[]): Promise<AssignedJob[]> {
-  if (placements.length === 0) return [];
-  const { rows } = await tx.query<AssignedJob>(
-    `WITH p AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS p(id, worker_id)),
-     upd AS (
-       UPDATE jobs j SET state = 'assigned', worker_id = p.worker_id, attempt = j.attempt + 1,
-                         assigned_at = clock_timestamp(), unschedulable_reason = ''
-       FROM p WHERE j.id = p.id AND j.state = 'pending'
-       RETURNING ${ASSIGNED_COLUMNS}, j.assigned_at
-     ),
-     hist AS (INSERT INTO job_attempts (job_id, attempt, worker_id, assigned_at)
-              SELECT id, attempt, worker_id, assigned_at FROM upd)
-     SELECT * FROM upd j`,
-    [placements.map((p) => p.jobId), placements.map((p) => p.workerId)],
-  );
-  return rows;
+  return { termHeld: rows[0]!.term_held, assigned: rows[0]!.assigned };
 }
 
 /** Assignments not yet started on these workers: what their coordinators must (re)send. */
-export async function loadAssignedJobs(
-  db: { query: PoolClient["query"] },
-  workerIds: string[],
-): Promise<AssignedJob[]> {
+export async function loadAssignedJobs(db: Queryable, workerIds: string[]): Promise<AssignedJob[]> {
   const { rows } = await db.query<AssignedJob>(
     `SELECT ${ASSIGNED_COLUMNS} FROM jobs j
      WHERE j.worker_id = ANY($1::text[]) AND j.state = 'assigned' AND NOT j.cancel_requested ORDER BY j.id`,

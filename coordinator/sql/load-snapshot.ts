@@ -1,7 +1,67 @@
 import type { Queryable } from "../db/pool.js";
 import type { SchedJob, SchedWorker } from "../../shared/scheduling/types.js";
+import { CHANNELS } from "./notify.js";
 
-interface WorkerCapRow {
+export interface PendingJob extends SchedJob {
+  unschedulableReason: string;
+}
+
+export interface LoadedSnapshot {
+  workers: SchedWorker[];
+  jobs: PendingJob[];
+  /** how many pending jobs were asked for: fewer returned means the queue was read to its end */
+  limit: number;
+}
+
+/**
+ * The scheduler's input in one round trip: live workers with what is allocated on them now (jobs
+ * assigned or running), and the head of the queue (priority, then age) — a little more than the
+ * free slots, so that unschedulable jobs just behind the head are still reported.
+ */
+export async function loadSnapshot(db: Queryable, maxJobs: number): Promise<LoadedSnapshot> {
+  const { rows } = await db.query<{ workers: WorkerJson[]; jobs: JobJson[]; lim: number }>(
+    `WITH w AS (
+       SELECT w.id, w.labels, w.cpu_millis, w.memory_mb, w.gpus, w.slots,
+              coalesce(a.cpu, 0)::int AS a_cpu, coalesce(a.mem, 0)::int AS a_mem,
+              coalesce(a.gpus, 0)::int AS a_gpus, coalesce(a.n, 0)::int AS a_slots
+       FROM workers w
+       LEFT JOIN (SELECT worker_id, sum(cpu_millis) AS cpu, sum(memory_mb) AS mem, sum(gpus) AS gpus, count(*) AS n
+                  FROM jobs WHERE state IN ('assigned', 'running') GROUP BY worker_id) a ON a.worker_id = w.id
+       WHERE w.state = 'alive'),
+     lim AS (SELECT least($1::int, greatest(100, 2 * coalesce(sum(greatest(0, slots - a_slots)), 0)))::int AS n FROM w)
+     SELECT (SELECT coalesce(json_agg(w ORDER BY w.id), '[]') FROM w) AS workers,
+            (SELECT coalesce(json_agg(j), '[]') FROM (
+               SELECT id::text, priority, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, cpu_millis,
+                      memory_mb, gpus, labels, queue, tenant, unschedulable_reason
+               FROM jobs WHERE state = 'pending' ORDER BY priority DESC, jobs.id LIMIT (SELECT n FROM lim)) j) AS jobs,
+            (SELECT n FROM lim) AS lim`,
+    [maxJobs],
+  );
+  const r = rows[0]!;
+  return {
+    limit: r.lim,
+    workers: r.workers.map((w) => ({
+      id: w.id,
+      labels: w.labels,
+      capacity: { cpuMillis: w.cpu_millis, memoryMb: w.memory_mb, gpus: w.gpus, slots: w.slots },
+      allocated: { cpuMillis: w.a_cpu, memoryMb: w.a_mem, gpus: w.a_gpus, slots: w.a_slots },
+    })),
+    jobs: r.jobs.map((j) => ({
+      id: j.id,
+      priority: j.priority,
+      createdAtMs: j.created_ms,
+      cpuMillis: j.cpu_millis,
+      memoryMb: j.memory_mb,
+      gpus: j.gpus,
+      labels: j.labels,
+      queue: j.queue,
+      tenant: j.tenant,
+      unschedulableReason: j.unschedulable_reason,
+    })),
+  };
+}
+
+interface WorkerJson {
   id: string;
   labels: Record<string, string>;
   cpu_millis: number;
@@ -14,70 +74,30 @@ interface WorkerCapRow {
   a_slots: number;
 }
 
-/** Live workers with what is allocated on them now (jobs assigned or running). */
-export async function loadLiveWorkers(db: Queryable): Promise<SchedWorker[]> {
-  const { rows } = await db.query<WorkerCapRow>(
-    `SELECT w.id, w.labels, w.cpu_millis, w.memory_mb, w.gpus, w.slots,
-            coalesce(a.cpu, 0)::int AS a_cpu, coalesce(a.mem, 0)::int AS a_mem,
-            coalesce(a.gpus, 0)::int AS a_gpus, coalesce(a.n, 0)::int AS a_slots
-     FROM workers w
-     LEFT JOIN (SELECT worker_id, sum(cpu_millis) AS cpu, sum(memory_mb) AS mem, sum(gpus) AS gpus, count(*) AS n
-                FROM jobs WHERE state IN ('assigned', 'running') GROUP BY worker_id) a ON a.worker_id = w.id
-     WHERE w.state = 'alive'
-     ORDER BY w.id`,
-  );
-  return rows.map((r) => ({
-    id: r.id,
-    labels: r.labels,
-    capacity: { cpuMillis: r.cpu_millis, memoryMb: r.memory_mb, gpus: r.gpus, slots: r.slots },
-    allocated: { cpuMillis: r.a_cpu, memoryMb: r.a_mem, gpus: r.a_gpus, slots: r.a_slots },
-  }));
+interface JobJson {
+  id: string;
+  priority: number;
+  created_ms: number;
+  cpu_millis: number;
+  memory_mb: number;
+  gpus: number;
+  labels: Record<string, string>;
+  queue: string;
+  tenant: string;
+  unschedulable_reason: string;
 }
 
-export interface PendingJob extends SchedJob {
-  unschedulableReason: string;
-}
-
-/** Runnable jobs in the order the scheduler considers them. */
-export async function loadPendingJobs(db: Queryable, limit: number): Promise<PendingJob[]> {
-  const { rows } = await db.query<{
-    id: string;
-    priority: number;
-    created_ms: number;
-    cpu_millis: number;
-    memory_mb: number;
-    gpus: number;
-    labels: Record<string, string>;
-    queue: string;
-    tenant: string;
-    unschedulable_reason: string;
-  }>(
-    `SELECT id, priority, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, cpu_millis, memory_mb,
-            gpus, labels, queue, tenant, unschedulable_reason
-     FROM jobs WHERE state = 'pending' ORDER BY priority DESC, id LIMIT $1`,
-    [limit],
-  );
-  return rows.map((r) => ({
-    id: r.id,
-    priority: r.priority,
-    createdAtMs: r.created_ms,
-    cpuMillis: r.cpu_millis,
-    memoryMb: r.memory_mb,
-    gpus: r.gpus,
-    labels: r.labels,
-    queue: r.queue,
-    tenant: r.tenant,
-    unschedulableReason: r.unschedulable_reason,
-  }));
-}
-
-/** Records (or clears) why jobs cannot be placed anywhere; only rows whose reason changed. */
-export async function setUnschedulable(db: Queryable, ids: string[], reasons: string[]): Promise<void> {
+/** Records (or clears) why jobs cannot be placed anywhere (leader-only, fenced by the term). */
+export async function setUnschedulable(db: Queryable, term: number, ids: string[], reasons: string[]): Promise<void> {
   if (ids.length === 0) return;
   await db.query(
-    `UPDATE jobs j SET unschedulable_reason = u.reason
-     FROM unnest($1::bigint[], $2::text[]) AS u(id, reason)
-     WHERE j.id = u.id AND j.state = 'pending'`,
-    [ids, reasons],
+    `WITH t AS (SELECT term FROM baton_term WHERE id = 1 AND term = $3 FOR SHARE),
+     upd AS (UPDATE jobs j SET unschedulable_reason = u.reason
+             FROM unnest($1::bigint[], $2::text[]) AS u(id, reason)
+             WHERE j.id = u.id AND j.state = 'pending' AND EXISTS (SELECT 1 FROM t)
+             RETURNING j.id)
+     SELECT pg_notify('${CHANNELS.jobChanged}', string_agg(id::text, ','))
+     FROM (SELECT id, (row_number() OVER ()) / 350 AS chunk FROM upd) c GROUP BY chunk`,
+    [ids, reasons, term],
   );
 }

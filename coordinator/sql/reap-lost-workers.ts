@@ -17,14 +17,16 @@ export async function reapLostWorkers(
   );
   const { rows } = await tx.query<{ id: string; state: string }>(
     `WITH gone AS (
-       SELECT j.id, j.attempt FROM jobs j JOIN workers w ON w.id = j.worker_id
+       SELECT j.id, j.attempt, j.worker_id, j.assigned_at, j.started_at FROM jobs j JOIN workers w ON w.id = j.worker_id
        WHERE j.state IN ('assigned', 'running') AND w.state = 'lost'
        FOR UPDATE OF j
      ),
-     att AS (
-       UPDATE job_attempts a SET finished_at = now(), reason = 'worker_lost',
-              message = 'worker ' || a.worker_id || ' stopped heartbeating'
-       FROM gone WHERE a.job_id = gone.id AND a.attempt = gone.attempt AND a.finished_at IS NULL
+     hist AS (
+       INSERT INTO job_attempts (job_id, attempt, worker_id, assigned_at, started_at, finished_at, reason, message)
+       SELECT id, attempt, worker_id, coalesce(assigned_at, now()), started_at, now(), 'worker_lost',
+              'worker ' || worker_id || ' stopped heartbeating'
+       FROM gone
+       ON CONFLICT (job_id, attempt) DO NOTHING
      )
      UPDATE jobs j SET
        state = CASE WHEN j.cancel_requested THEN 'cancelled'

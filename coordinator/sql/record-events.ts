@@ -1,4 +1,10 @@
 import type { Queryable } from "../db/pool.js";
+import { CHANNELS } from "./notify.js";
+
+// Each writer announces the jobs it changed in the same statement (chunks fit NOTIFY's payload limit).
+const ANNOUNCE = (cte: string) =>
+  `SELECT pg_notify('${CHANNELS.jobChanged}', string_agg(id::text, ','))
+   FROM (SELECT id, (row_number() OVER ()) / 350 AS chunk FROM ${cte}) c GROUP BY chunk`;
 
 /**
  * Attempts that never count against max_attempts beyond this allowance: losing the worker or a
@@ -15,6 +21,7 @@ export interface StartedEvent {
 export interface FinishedEvent {
   jobId: string;
   attempt: number;
+  workerId: string; // who reported it
   atMs: number;
   startedAtMs: number; // 0 when unknown
   exitCode: number | null;
@@ -30,11 +37,11 @@ export async function recordStarted(
   if (events.length === 0) return { changed: [], cancelRequested: [] };
   const { rows } = await db.query<{ id: string; attempt: number; cancel_requested: boolean }>(
     `WITH e AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS e(id, attempt, at_ms)),
-     att AS (UPDATE job_attempts a SET started_at = to_timestamp(e.at_ms / 1000.0)
-             FROM e WHERE a.job_id = e.id AND a.attempt = e.attempt AND a.started_at IS NULL)
-     UPDATE jobs j SET state = 'running', started_at = to_timestamp(e.at_ms / 1000.0)
-     FROM e WHERE j.id = e.id AND j.attempt = e.attempt AND j.state = 'assigned'
-     RETURNING j.id, j.attempt, j.cancel_requested`,
+     upd AS (UPDATE jobs j SET state = 'running', started_at = to_timestamp(e.at_ms / 1000.0)
+             FROM e WHERE j.id = e.id AND j.attempt = e.attempt AND j.state = 'assigned'
+             RETURNING j.id, j.attempt, j.cancel_requested),
+     note AS (${ANNOUNCE("upd")})
+     SELECT id, attempt, cancel_requested FROM upd WHERE (SELECT count(*) FROM note) >= 0`,
     [events.map((e) => e.jobId), events.map((e) => e.attempt), events.map((e) => e.atMs)],
   );
   return {
@@ -46,38 +53,50 @@ export async function recordStarted(
 /**
  * Records how attempts ended. Only a report for the job's current attempt changes the job (the
  * attempt is the fencing token); every report is kept in the attempt history.
- * Success → succeeded; cancelled (or cancel requested) → cancelled; a refusal by the worker →
- * back to the queue; any other failure → retried while attempts remain, else failed.
+ * Success → succeeded; cancelled (or cancel requested) → cancelled; a refusal by the worker or a
+ * worker shutting down → back to the queue; any other failure → retried while attempts remain,
+ * else failed.
  */
 export async function recordFinished(db: Queryable, events: FinishedEvent[]): Promise<{ id: string; state: string }[]> {
   if (events.length === 0) return [];
   const { rows } = await db.query<{ id: string; state: string }>(
     `WITH e AS (
        SELECT DISTINCT ON (id, attempt) * FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::float8[], $5::int[],
-                                                        $6::text[], $7::text[])
-         AS e(id, attempt, at_ms, started_ms, exit_code, reason, message)
+                                                        $6::text[], $7::text[], $8::text[])
+         AS e(id, attempt, at_ms, started_ms, exit_code, reason, message, worker_id)
      ),
-     att AS (
-       UPDATE job_attempts a SET finished_at = to_timestamp(e.at_ms / 1000.0),
-              started_at = coalesce(a.started_at, CASE WHEN e.started_ms > 0 THEN to_timestamp(e.started_ms / 1000.0) END),
-              exit_code = e.exit_code, reason = e.reason, message = e.message
-       FROM e WHERE a.job_id = e.id AND a.attempt = e.attempt AND a.finished_at IS NULL
+     -- Every report becomes history; a second report of the same attempt changes nothing.
+     hist AS (
+       INSERT INTO job_attempts (job_id, attempt, worker_id, assigned_at, started_at, finished_at, exit_code, reason, message)
+       SELECT e.id, e.attempt, e.worker_id,
+              CASE WHEN j.attempt = e.attempt AND j.assigned_at IS NOT NULL THEN j.assigned_at
+                   ELSE to_timestamp(coalesce(nullif(e.started_ms, 0), e.at_ms) / 1000.0) END,
+              CASE WHEN e.started_ms > 0 THEN to_timestamp(e.started_ms / 1000.0)
+                   WHEN j.attempt = e.attempt THEN j.started_at END,
+              to_timestamp(e.at_ms / 1000.0), e.exit_code, e.reason, e.message
+       FROM e JOIN jobs j ON j.id = e.id
+       WHERE e.attempt <= j.attempt
+       ON CONFLICT (job_id, attempt) DO NOTHING
      ),
      next AS (
        SELECT j.id, e.attempt, e.at_ms, e.started_ms, e.exit_code, e.reason, e.message,
               CASE WHEN e.reason = 'exited' AND e.exit_code = 0 THEN 'succeeded'
                    WHEN e.reason = 'cancelled' OR j.cancel_requested THEN 'cancelled'
-                   WHEN e.reason = 'rejected' AND j.attempt < j.max_attempts + ${REQUEUE_ALLOWANCE} THEN 'pending'
-                   WHEN e.reason <> 'rejected' AND j.attempt < j.max_attempts THEN 'pending'
+                   WHEN e.reason IN ('rejected', 'worker_lost') AND j.attempt < j.max_attempts + ${REQUEUE_ALLOWANCE} THEN 'pending'
+                   WHEN e.reason NOT IN ('rejected', 'worker_lost') AND j.attempt < j.max_attempts THEN 'pending'
                    ELSE 'failed' END AS state
        FROM jobs j JOIN e ON j.id = e.id AND j.attempt = e.attempt
        WHERE j.state IN ('assigned', 'running')
-     )
-     UPDATE jobs j SET state = n.state, exit_code = n.exit_code, reason = n.reason, message = n.message,
-            started_at = coalesce(j.started_at, CASE WHEN n.started_ms > 0 THEN to_timestamp(n.started_ms / 1000.0) END),
-            finished_at = CASE WHEN n.state = 'pending' THEN NULL ELSE to_timestamp(n.at_ms / 1000.0) END
-     FROM next n WHERE j.id = n.id
-     RETURNING j.id, j.state`,
+     ),
+     upd AS (
+       UPDATE jobs j SET state = n.state, exit_code = n.exit_code, reason = n.reason, message = n.message,
+              started_at = coalesce(j.started_at, CASE WHEN n.started_ms > 0 THEN to_timestamp(n.started_ms / 1000.0) END),
+              finished_at = CASE WHEN n.state = 'pending' THEN NULL ELSE to_timestamp(n.at_ms / 1000.0) END
+       FROM next n WHERE j.id = n.id
+       RETURNING j.id, j.state
+     ),
+     note AS (${ANNOUNCE("upd")})
+     SELECT id, state FROM upd WHERE (SELECT count(*) FROM note) >= 0`,
     [
       events.map((e) => e.jobId),
       events.map((e) => e.attempt),
@@ -86,6 +105,7 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
       events.map((e) => e.exitCode),
       events.map((e) => e.reason),
       events.map((e) => e.message),
+      events.map((e) => e.workerId),
     ],
   );
   return rows;

@@ -55,10 +55,10 @@ describe("failures", () => {
     const coord = await cluster.coordinator({ leaseMs: 1500, heartbeatIntervalMs: 200 });
     const a = await cluster.worker({ name: "a", coordinators: [coord.grpcAddress] });
     const client = cluster.client(coord.grpcAddress);
-    const [id] = await client.submitJobs([execSpec(["sh", "-c", "sleep 1"])]);
+    const [id] = await client.submitJobs([execSpec(["sh", "-c", "sleep 2"])]);
     for await (const j of client.watchJob(id!)) if (j.state === JobState.JOB_STATE_RUNNING) break;
-    const b = await cluster.worker({ name: "b", coordinators: [coord.grpcAddress] });
     await a.kill("SIGKILL");
+    const b = await cluster.worker({ name: "b", coordinators: [coord.grpcAddress] });
 
     await waitUntil(db.url, async (c) => (await jobCounts(c)).succeeded === 1, "the job to succeed on b", 20_000);
     const attempts = await query<{ attempt: number; worker_id: string; reason: string; exit_code: number | null }>(

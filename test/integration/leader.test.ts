@@ -51,7 +51,7 @@ describe("leader election", () => {
 
     // Kill the leader's session from the server side: the lock is released with it.
     const { rows } = await pool.query<{ pid: number }>(
-      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1::bigint % 4294967296",
+      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1::bigint % 4294967296 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
       [LEADER_LOCK_KEY],
     );
     expect(rows).toHaveLength(1);
@@ -133,8 +133,9 @@ describe("plan applier", () => {
       applier.apply(term, { placements: [{ jobId: id!, workerId: "w2" }], unschedulable: [] }),
     ]);
     expect(a.assigned.length + b.assigned.length).toBe(1);
-    const { rows } = await pool.query("SELECT attempt FROM job_attempts WHERE job_id = $1", [id]);
-    expect(rows).toEqual([{ attempt: 1 }]);
+    const { rows } = await pool.query("SELECT attempt, worker_id FROM jobs WHERE id = $1", [id]);
+    expect(rows[0].attempt).toBe(1);
+    expect([a.assigned[0]?.worker_id, b.assigned[0]?.worker_id]).toContain(rows[0].worker_id);
   });
 });
 
@@ -152,16 +153,18 @@ describe("attempts as fencing tokens", () => {
 
     const now = Date.now();
     expect((await recordStarted(pool, [{ jobId: id!, attempt: 1, atMs: now }])).changed).toEqual([]);
-    expect(await recordFinished(pool, [{ jobId: id!, attempt: 1, atMs: now, startedAtMs: now, exitCode: 1, reason: "exited", message: "" }])).toEqual([]);
+    expect(await recordFinished(pool, [{ jobId: id!, attempt: 1, workerId: "w1", atMs: now, startedAtMs: now, exitCode: 1, reason: "exited", message: "" }])).toEqual([]);
     let { rows } = await pool.query("SELECT state, attempt, worker_id, exit_code FROM jobs WHERE id = $1", [id]);
     expect(rows[0]).toEqual({ state: "assigned", attempt: 2, worker_id: "w2", exit_code: null });
-    // The stale report is still kept in attempt 1's history.
-    const hist = await pool.query("SELECT attempt, exit_code FROM job_attempts WHERE job_id = $1 ORDER BY attempt", [id]);
-    expect(hist.rows).toEqual([{ attempt: 1, exit_code: 1 }, { attempt: 2, exit_code: null }]);
+    // The stale report is still kept as attempt 1's history, under the worker that sent it.
+    const hist = await pool.query("SELECT attempt, worker_id, exit_code FROM job_attempts WHERE job_id = $1 ORDER BY attempt", [id]);
+    expect(hist.rows).toEqual([{ attempt: 1, worker_id: "w1", exit_code: 1 }]);
 
-    expect(await recordFinished(pool, [{ jobId: id!, attempt: 2, atMs: now, startedAtMs: now, exitCode: 0, reason: "exited", message: "" }])).toEqual([{ id, state: "succeeded" }]);
+    expect(await recordFinished(pool, [{ jobId: id!, attempt: 2, workerId: "w2", atMs: now, startedAtMs: now, exitCode: 0, reason: "exited", message: "" }])).toEqual([{ id, state: "succeeded" }]);
     ({ rows } = await pool.query("SELECT state, exit_code FROM jobs WHERE id = $1", [id]));
     expect(rows[0]).toEqual({ state: "succeeded", exit_code: 0 });
+    const all = await pool.query("SELECT attempt, worker_id, exit_code FROM job_attempts WHERE job_id = $1 ORDER BY attempt", [id]);
+    expect(all.rows).toEqual([{ attempt: 1, worker_id: "w1", exit_code: 1 }, { attempt: 2, worker_id: "w2", exit_code: 0 }]);
   });
 
   it("retries a failed attempt while attempts remain, then fails; a refusal by the worker re-queues", async () => {
@@ -171,7 +174,7 @@ describe("attempts as fencing tokens", () => {
     const applier = new PlanApplier(pool, () => true);
     const place = () => applier.apply(term, { placements: [{ jobId: id!, workerId: "w1" }], unschedulable: [] });
     const fin = (attempt: number, reason: string, exitCode: number | null) =>
-      recordFinished(pool, [{ jobId: id!, attempt, atMs: Date.now(), startedAtMs: 0, exitCode, reason, message: "" }]);
+      recordFinished(pool, [{ jobId: id!, attempt, workerId: "w1", atMs: Date.now(), startedAtMs: 0, exitCode, reason, message: "" }]);
     await place();
     expect(await fin(1, "rejected", null)).toEqual([{ id, state: "pending" }]);
     await place();

@@ -1,0 +1,185 @@
+// The full path of a job, measured: submit → leader places → stream → worker runs → completion
+// written. One coordinator and two worker processes on this machine, js no-op jobs, and
+// graphile-worker on the same database server in the same run for comparison.
+// Prints one JSON line per contender and scenario. Usage: npx tsx bench/full-path.ts [--jobs N]
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { BatonClient } from "../client/baton-client.js";
+import { freePort } from "../coordinator/db/embedded-postgres.js";
+import type { JobSpec } from "../shared/gen/baton/v1/types.js";
+import { JobState } from "../shared/gen/baton/v1/types.js";
+
+const BIN = fileURLToPath(new URL("../bin/baton.mjs", import.meta.url));
+const TASKS = fileURLToPath(new URL("./tasks.mjs", import.meta.url));
+
+export interface ContenderResult {
+  contender: string;
+  scenario: string;
+  jobs: number;
+  jobs_per_sec: number;
+  p50_ms: number;
+  p99_ms: number;
+}
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+
+async function freshDatabase(serverUrl: string, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  let out = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start:\n${out}`)), 30_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (process.env.TRACE) process.stderr.write(d);
+      if (ready.test(out)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`${args[0]} exited ${code}:\n${out}`)));
+  });
+}
+
+const noop = (): JobSpec => ({
+  name: "", queue: "", priority: 0, tenant: "", labels: {}, timeoutMs: 0, maxAttempts: 0,
+  resources: { cpuMillis: 0, memoryMb: 0, gpus: 0 },
+  executor: { $case: "js", js: { task: "noop", payloadJson: "" } },
+});
+
+async function startedLatencies(db: pg.Client, ids: string[], t0ById: Map<string, number> | number): Promise<number[]> {
+  const { rows } = await db.query<{ id: string; started_ms: number }>(
+    "SELECT id, extract(epoch FROM started_at) * 1000 AS started_ms FROM jobs WHERE id = ANY($1::bigint[])",
+    [ids],
+  );
+  return rows
+    .map((r) => Number(r.started_ms) - (typeof t0ById === "number" ? t0ById : t0ById.get(r.id)!))
+    .sort((a, b) => a - b);
+}
+
+export async function runBaton(serverUrl: string, jobs: number, latencySamples: number): Promise<ContenderResult[]> {
+  const databaseUrl = await freshDatabase(serverUrl, "bench_baton");
+  const grpcPort = await freePort();
+  const env = { BATON_DATABASE_URL: databaseUrl };
+  const procs: ChildProcess[] = [];
+  try {
+    procs.push(await start(["coordinator", "--host", "127.0.0.1", "--grpc-port", String(grpcPort), "--http-port", String(await freePort())], env, /elected leader/));
+    for (const i of [1, 2]) {
+      procs.push(
+        await start(
+          ["worker", "--name", `bench-${i}`, "--coordinators", `127.0.0.1:${grpcPort}`, "--slots", "1000", "--tasks", TASKS, "--http-port", "0", "--host", "127.0.0.1"],
+          env,
+          /registered with coordinator/,
+        ),
+      );
+    }
+    const client = new BatonClient(`127.0.0.1:${grpcPort}`);
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    const results: ContenderResult[] = [];
+
+    // Latency on an idle cluster: one job at a time, submit → started.
+    const latencies: number[] = [];
+    const warmup = 20;
+    for (let i = 0; i < latencySamples + warmup; i++) {
+      const t0 = Date.now();
+      const [id] = await client.submitJobs([noop()]);
+      for await (const j of client.watchJob(id!)) if (j.state === JobState.JOB_STATE_SUCCEEDED) break;
+      if (i >= warmup) latencies.push(...(await startedLatencies(db, [id!], t0)));
+    }
+    latencies.sort((a, b) => a - b);
+    results.push({
+      contender: "baton",
+      scenario: "latency",
+      jobs: latencySamples,
+      jobs_per_sec: NaN,
+      p50_ms: round(percentile(latencies, 50)),
+      p99_ms: round(percentile(latencies, 99)),
+    });
+
+    // Throughput: one batch of `jobs`, submit → all complete.
+    const specs = Array.from({ length: jobs }, noop);
+    const t0 = Date.now();
+    const ids = await client.submitJobs(specs);
+    const submitMs = Date.now() - t0;
+    for (;;) {
+      const { rows } = await db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM jobs WHERE state IN ('succeeded', 'failed') AND id >= $1::bigint",
+        [ids[0]],
+      );
+      if (rows[0]!.n >= jobs) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const { rows: last } = await db.query<{ ms: number }>(
+      "SELECT extract(epoch FROM max(finished_at)) * 1000 AS ms FROM jobs WHERE id = ANY($1::bigint[])",
+      [ids],
+    );
+    const totalMs = Number(last[0]!.ms) - t0;
+    const { rows: failed } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE state <> 'succeeded' AND id = ANY($1::bigint[])", [ids]);
+    if (failed[0]!.n > 0) throw new Error(`${failed[0]!.n} benchmark jobs did not succeed`);
+    const lat = await startedLatencies(db, ids, t0);
+    results.push({
+      contender: "baton",
+      scenario: "throughput",
+      jobs,
+      jobs_per_sec: Math.round(jobs / (totalMs / 1000)),
+      p50_ms: round(percentile(lat, 50)),
+      p99_ms: round(percentile(lat, 99)),
+    });
+    process.stderr.write(`baton: submit of ${jobs} jobs took ${submitMs} ms; all done after ${totalMs} ms\n`);
+    client.close();
+    await db.end();
+    return results;
+  } finally {
+    // Profiling needs a clean exit to write its files; otherwise do not wait.
+    const signal = process.env.BENCH_PROFILE ? "SIGTERM" : "SIGKILL";
+    await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : (p.once("exit", r), p.kill(signal))))));
+  }
+}
+
+async function main() {
+  const serverUrl = process.env.BATON_BENCH_DATABASE_URL ?? process.env.BATON_TEST_DATABASE_URL ?? "postgres://root@127.0.0.1:5432/postgres";
+  const jobs = arg("--jobs", 20_000);
+  const samples = arg("--samples", 200);
+  const only = process.argv.includes("--only-baton") ? "baton" : process.argv.includes("--only-graphile") ? "graphile" : "";
+  if (only !== "graphile") for (const r of await runBaton(serverUrl, jobs, samples)) console.log(JSON.stringify(r));
+  if (only !== "baton") {
+    const { runGraphile } = await import("./graphile-contender.js");
+    const databaseUrl = await freshDatabase(serverUrl, "bench_graphile");
+    for (const r of await runGraphile({ databaseUrl, jobs, latencySamples: samples })) console.log(JSON.stringify(r));
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
