@@ -90,6 +90,13 @@ export function formatCpu(millis: number): string {
   return `${millis}m`;
 }
 
+/** For sentences: `250m`, `1 core`, `2.5 cores`. */
+export function formatCpuLong(millis: number): string {
+  if (millis < 1000) return `${millis}m`;
+  const cores = millis / 1000;
+  return `${cores} ${cores === 1 ? "core" : "cores"}`;
+}
+
 export function formatMemory(mb: number): string {
   if (mb < 1024) return `${mb}Mi`;
   const gi = mb / 1024;

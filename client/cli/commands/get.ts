@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { Job } from "../../../shared/gen/baton/v1/types.js";
 import { clientCommand, outputOption, printJson, withClient, type OutputFormat } from "../server-option.js";
 import {
-  formatCpu,
+  formatCpuLong,
   formatDuration,
   formatMemory,
   formatLabels,
@@ -54,7 +54,7 @@ export function describeJob(job: Job, now: number): string {
   add("Priority", spec ? String(spec.priority) : undefined);
   add("Tenant", spec?.tenant);
   const r = spec?.resources;
-  if (r) add("Resources", `cpu ${formatCpu(r.cpuMillis)}, memory ${formatMemory(r.memoryMb)}${r.gpus ? `, gpus ${r.gpus}` : ""}`);
+  if (r) add("Resources", `cpu ${formatCpuLong(r.cpuMillis)}, memory ${formatMemory(r.memoryMb)}${r.gpus ? `, gpus ${r.gpus}` : ""}`);
   if (spec && Object.keys(spec.labels).length) add("Labels", formatLabels(spec.labels));
   add("Timeout", spec?.timeoutMs ? formatDuration(spec.timeoutMs) : undefined);
   add("Max attempts", spec?.maxAttempts ? String(spec.maxAttempts) : undefined);
