@@ -91,7 +91,7 @@ export async function runBaton(serverUrl: string, jobs: number, latencySamples: 
     for (const i of [1, 2]) {
       procs.push(
         await start(
-          ["worker", "--name", `bench-${i}`, "--coordinators", `127.0.0.1:${grpcPort}`, "--slots", "1000", "--tasks", TASKS, "--http-port", "0", "--host", "127.0.0.1"],
+          ["worker", "--name", `bench-${i}`, "--coordinators", `127.0.0.1:${grpcPort}`, "--slots", process.env.BENCH_SLOTS ?? "1000", "--tasks", TASKS, "--http-port", "0", "--host", "127.0.0.1"],
           env,
           /registered with coordinator/,
         ),

@@ -126,11 +126,7 @@ export async function startCoordinator(
       pool,
       changes,
       defaults: () => ({ maxAttempts: opts.defaultMaxAttempts }),
-      wakeLocalLeader: () => {
-        if (leadership.activeTerm === undefined) return false;
-        leadership.wake();
-        return true;
-      },
+      submitToLocalLeader: (jobs) => leadership.submitted(jobs),
       cancelAttempt: async (workerId, jobId, attempt) => {
         if (dispatcher.streams.has(workerId)) dispatcher.cancel(workerId, { jobId, attempt }, "cancelled");
         else await notify(pool, CHANNELS.cancel, JSON.stringify({ workerId, jobId, attempt }));

@@ -65,8 +65,9 @@ CREATE INDEX jobs_pending_idx ON jobs (priority DESC, id) WHERE state = 'pending
 -- What each worker holds: allocation and the reaper's scans.
 CREATE INDEX jobs_active_worker_idx ON jobs (worker_id) WHERE state IN ('assigned', 'running');
 
--- Every ended attempt is kept as history (the current one lives on the jobs row until it ends),
--- including reports that arrived for a stale attempt.
+-- Attempts that were superseded (re-queued, lost, reported late) are kept here; a job's latest
+-- attempt lives on its jobs row, so the common path (one attempt, succeeded) writes no history row.
+-- The `attempts` view below is the whole history.
 CREATE TABLE job_attempts (
   job_id       bigint NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
   attempt      int NOT NULL,
@@ -79,3 +80,13 @@ CREATE TABLE job_attempts (
   message      text NOT NULL DEFAULT '',
   PRIMARY KEY (job_id, attempt)
 );
+
+-- Every attempt of every job: superseded ones from job_attempts, the latest from the jobs row.
+CREATE VIEW attempts AS
+  SELECT job_id, attempt, worker_id, assigned_at, started_at, finished_at, exit_code, reason, message
+  FROM job_attempts
+  UNION ALL
+  SELECT j.id, j.attempt, j.worker_id, j.assigned_at, j.started_at, j.finished_at, j.exit_code, j.reason, j.message
+  FROM jobs j
+  WHERE j.attempt > 0 AND j.worker_id IS NOT NULL AND j.state <> 'pending'
+    AND NOT EXISTS (SELECT 1 FROM job_attempts a WHERE a.job_id = j.id AND a.attempt = j.attempt);

@@ -21,7 +21,7 @@ export function toJob(row: JobRow, attempts: AttemptRow[] = []): Job {
     assignedAtMs: ms(row.assigned_at),
     startedAtMs: ms(row.started_at),
     finishedAtMs: ms(row.finished_at),
-    attempts: withCurrentAttempt(row, attempts.map(toAttempt)),
+    attempts: attempts.map(toAttempt),
     cancelRequested: row.cancel_requested,
   };
 }
@@ -39,20 +39,3 @@ function toAttempt(a: AttemptRow): Attempt {
   };
 }
 
-/** The attempt in progress lives on the job row until it ends: show it with the ended ones. */
-function withCurrentAttempt(row: JobRow, ended: Attempt[]): Attempt[] {
-  if ((row.state !== "assigned" && row.state !== "running") || ended.some((a) => a.attempt === row.attempt)) return ended;
-  return [
-    ...ended,
-    {
-      attempt: row.attempt,
-      workerId: row.worker_id ?? "",
-      assignedAtMs: ms(row.assigned_at),
-      startedAtMs: ms(row.started_at),
-      finishedAtMs: 0,
-      exitCode: undefined,
-      reason: "",
-      message: "",
-    },
-  ];
-}

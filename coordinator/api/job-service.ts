@@ -4,6 +4,7 @@ import type pg from "pg";
 import { isJobStateName, jobStateFromWire, TERMINAL_STATES } from "../../shared/domain.js";
 import type { JobServiceServer, WatchJobRequest } from "../../shared/gen/baton/v1/jobs.js";
 import type { Job } from "../../shared/gen/baton/v1/types.js";
+import type { SchedJob } from "../../shared/scheduling/types.js";
 import { withTransaction } from "../db/pool.js";
 import { cancelJob } from "../sql/cancel-job.js";
 import { insertJobs } from "../sql/insert-jobs.js";
@@ -18,8 +19,8 @@ export interface JobServiceDeps {
   pool: pg.Pool;
   changes: JobChanges;
   defaults: () => SpecDefaults;
-  /** this coordinator is the leader: place new work at once instead of waiting for a notification */
-  wakeLocalLeader: () => boolean;
+  /** hands new jobs to this coordinator's scheduler if it is the leader (placed at once, no notification) */
+  submitToLocalLeader: (jobs: SchedJob[]) => boolean;
   /** tell the worker holding an attempt to stop it (locally if the stream is here) */
   cancelAttempt: (workerId: string, jobId: string, attempt: number) => Promise<void>;
 }
@@ -44,7 +45,19 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
     submitJobs: unary(async (req) => {
       const rows = validateBatch(req.jobs, deps.defaults());
       const ids = await insertJobs(pool, rows);
-      if (!deps.wakeLocalLeader()) await notify(pool, CHANNELS.wake).catch(() => {});
+      const now = Date.now();
+      const jobs = rows.map((r, i) => ({
+        id: ids[i]!,
+        priority: r.priority,
+        createdAtMs: now,
+        cpuMillis: r.cpuMillis,
+        memoryMb: r.memoryMb,
+        gpus: r.gpus,
+        labels: r.labels,
+        queue: r.queue,
+        tenant: r.tenant,
+      }));
+      if (!deps.submitToLocalLeader(jobs)) await notify(pool, CHANNELS.wake).catch(() => {});
       return { ids };
     }),
 

@@ -1,6 +1,6 @@
 // Leader-only services start and stop as one unit when leadership is won or lost.
 import type pg from "pg";
-import type { Strategy } from "../../shared/scheduling/types.js";
+import type { SchedJob, Strategy } from "../../shared/scheduling/types.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
 import { PlanApplier } from "./plan-applier.js";
 import { Reaper } from "./reaper.js";
@@ -67,5 +67,12 @@ export class Leadership {
 
   wake(): void {
     this.scheduler?.wake();
+  }
+
+  /** Jobs submitted to this coordinator; false when it is not the leader (someone else must wake). */
+  submitted(jobs: SchedJob[]): boolean {
+    if (!this.scheduler) return false;
+    this.scheduler.submitted(jobs);
+    return true;
   }
 }

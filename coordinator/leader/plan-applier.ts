@@ -1,13 +1,12 @@
 // The one writer of placements: commits a plan fenced by the leader term, re-checking every
 // worker's capacity as it writes, so that no worker is ever over-committed (see writePlacements).
 import type pg from "pg";
-import type { Placement } from "../../shared/scheduling/types.js";
-import { writePlacements, type AssignedJob } from "../sql/apply-plan.js";
+import { writePlacements, type AssignedJob, type SizedPlacement } from "../sql/apply-plan.js";
 import { setUnschedulable } from "../sql/load-snapshot.js";
 import { FencedError, readTerm } from "../sql/term.js";
 
 export interface PlanToApply {
-  placements: Placement[];
+  placements: SizedPlacement[];
   /** jobs whose unschedulable reason changed (empty reason: clear it) */
   unschedulable: { jobId: string; reason: string }[];
 }

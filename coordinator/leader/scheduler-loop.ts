@@ -2,10 +2,10 @@
 // pass), loads a snapshot, calls the pure scheduler, and hands the plan to the applier.
 import type pg from "pg";
 import { schedule } from "../../shared/scheduling/schedule.js";
-import type { Strategy } from "../../shared/scheduling/types.js";
+import type { Plan, SchedJob, SchedWorker, Strategy } from "../../shared/scheduling/types.js";
 import { loadSnapshot } from "../sql/load-snapshot.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
-import type { PlanApplier } from "./plan-applier.js";
+import type { PlanApplier, PlanToApply } from "./plan-applier.js";
 
 export interface SchedulerLoopOptions {
   term: number;
@@ -23,6 +23,10 @@ export class SchedulerLoop {
   private again = false;
   private stopped = false;
   private ticker: NodeJS.Timeout | undefined;
+  // What the last pass saw: the workers (with what this leader placed since) and whether the
+  // queue was left empty. Lets a submit to the leader be placed at once, without a snapshot.
+  private workers: SchedWorker[] = [];
+  private queueDrained = false;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -41,39 +45,93 @@ export class SchedulerLoop {
     await this.running;
   }
 
+  /** Something may be placeable: run a pass (or one more, if one is running). */
   wake(): void {
     if (this.stopped) return;
+    this.queueDrained = false; // whatever woke us may have queued work
     if (this.running) {
       this.again = true;
       return;
     }
-    this.running = this.loop().finally(() => (this.running = undefined));
+    this.running = this.loop(() => this.pass()).finally(() => (this.running = undefined));
   }
 
-  private async loop(): Promise<void> {
+  /**
+   * Jobs were just submitted to this leader. When nothing older is waiting and no pass is running,
+   * they are planned against the workers as last seen (the applier re-checks real capacity) and
+   * placed in one statement; whatever does not fit falls back to a normal pass.
+   */
+  submitted(jobs: SchedJob[]): void {
+    if (this.stopped) return;
+    if (this.running || !this.queueDrained || this.workers.length === 0) return this.wake();
+    this.running = this.loop(() => this.placeSubmitted(jobs)).finally(() => (this.running = undefined));
+  }
+
+  private async loop(first: () => Promise<boolean>): Promise<void> {
+    let step = first;
     do {
       this.again = false;
       try {
-        if (await this.pass()) this.again = true;
+        if (await step()) this.again = true;
       } catch (err) {
         this.opts.onError(err as Error);
         return;
       }
+      step = () => this.pass();
     } while (this.again && !this.stopped);
+  }
+
+  private async placeSubmitted(jobs: SchedJob[]): Promise<boolean> {
+    const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy, jobs, workers: this.workers });
+    if (plan.placements.length < jobs.length) {
+      this.queueDrained = false;
+      if (plan.placements.length === 0) return true; // a full pass decides (and reports unschedulable)
+    }
+    const applied = await this.apply(jobs, plan, []);
+    return applied < jobs.length;
   }
 
   /** One scheduling pass; true when there may be more to place right away. */
   private async pass(): Promise<boolean> {
     const { workers, jobs, limit } = await loadSnapshot(this.pool, this.opts.batchSize);
-    if (jobs.length === 0 || this.stopped) return false;
+    this.workers = workers;
+    if (jobs.length === 0 || this.stopped) {
+      this.queueDrained = !this.stopped;
+      return false;
+    }
     const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy, jobs, workers });
     const reasons = new Map(plan.unschedulable.map((u) => [u.jobId, u.reason]));
     const unschedulable = jobs
       .filter((j) => (reasons.get(j.id) ?? "") !== j.unschedulableReason)
       .map((j) => ({ jobId: j.id, reason: reasons.get(j.id) ?? "" }));
     if (plan.placements.length === 0 && unschedulable.length === 0) return false;
-    const applied = await this.applier.apply(this.opts.term, { placements: plan.placements, unschedulable });
+    const placed = await this.apply(jobs, plan, unschedulable);
+    const more = jobs.length === limit || placed < plan.placements.length;
+    this.queueDrained = !more && placed === jobs.length;
+    return placed > 0 && more;
+  }
+
+  /** Applies a plan; returns how many placements were written. */
+  private async apply(jobs: SchedJob[], plan: Plan, unschedulable: PlanToApply["unschedulable"]): Promise<number> {
+    const byId = new Map(jobs.map((j) => [j.id, j]));
+    const placements = plan.placements.map((p) => {
+      const j = byId.get(p.jobId)!;
+      return { ...p, cpuMillis: j.cpuMillis, memoryMb: j.memoryMb, gpus: j.gpus };
+    });
+    const applied = await this.applier.apply(this.opts.term, { placements, unschedulable });
     this.opts.deliver(applied.assigned);
-    return applied.assigned.length > 0 && (jobs.length === limit || applied.dropped > 0);
+    // Keep the cached view conservative: count what was just placed as allocated.
+    const workers = new Map(this.workers.map((w) => [w.id, w]));
+    for (const a of applied.assigned) {
+      const w = workers.get(a.worker_id);
+      if (!w) continue;
+      w.allocated = {
+        cpuMillis: w.allocated.cpuMillis + a.cpu_millis,
+        memoryMb: w.allocated.memoryMb + a.memory_mb,
+        gpus: w.allocated.gpus + a.gpus,
+        slots: w.allocated.slots + 1,
+      };
+    }
+    return applied.assigned.length;
   }
 }

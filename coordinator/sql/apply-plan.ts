@@ -36,7 +36,8 @@ export interface PlacementResult {
  * - the term row is read FOR SHARE and must still be `term`, so a newly elected leader's bump
  *   waits for this statement, and a deposed leader writes nothing;
  * - worker rows are locked and each placement must fit what the worker has free now, counting the
- *   placements before it in the plan on the same worker (cumulative sums), so a plan built on a
+ *   placements before it in the plan on the same worker (cumulative sums of the sizes the plan was
+ *   built with; a job whose size changed since is not placed), so a plan built on a
  *   stale snapshot can never over-commit a worker; what does not fit is simply not written;
  * - only jobs still pending move: pending → assigned with attempt + 1 (the fencing token), and the
  *   attempt lives on the job row until it ends (then it is written to job_attempts).
@@ -44,42 +45,53 @@ export interface PlacementResult {
  * Worker ids in `announce` get a baton_assign notification (their streams are held elsewhere), and
  * every placed job a baton_job_changed one.
  */
+export interface SizedPlacement extends Placement {
+  /** what the scheduler believed the job needs: the write is refused if the job changed since */
+  cpuMillis: number;
+  memoryMb: number;
+  gpus: number;
+}
+
 export async function writePlacements(
   db: Queryable,
   term: number,
-  placements: Placement[],
+  placements: SizedPlacement[],
   announce: string[],
 ): Promise<PlacementResult> {
   const { rows } = await db.query<{ term_held: boolean; assigned: AssignedJob[] }>(
-    `WITH t AS (SELECT term FROM baton_term WHERE id = 1 AND term = $3 FOR SHARE),
-     p AS (SELECT * FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS p(id, worker_id, ord)),
+    `WITH t AS (SELECT term FROM baton_term WHERE id = 1 AND term = $2 FOR SHARE),
+     p AS (SELECT * FROM json_to_recordset($1::json) AS p(ord int, id bigint, worker_id text, cpu int, mem int, gpus int)),
      w AS (SELECT id, cpu_millis, memory_mb, gpus, slots FROM workers
            WHERE id IN (SELECT worker_id FROM p) AND state = 'alive' AND EXISTS (SELECT 1 FROM t)
            ORDER BY id FOR UPDATE),
      used AS MATERIALIZED (SELECT worker_id, sum(cpu_millis) AS cpu, sum(memory_mb) AS mem, sum(gpus) AS gpus, count(*) AS n
               FROM jobs WHERE worker_id IN (SELECT id FROM w) AND state IN ('assigned', 'running')
               GROUP BY worker_id),
-     cum AS MATERIALIZED (SELECT p.id, p.worker_id,
-                    sum(j.cpu_millis) OVER win AS cpu, sum(j.memory_mb) OVER win AS mem,
-                    sum(j.gpus) OVER win AS gpus, count(*) OVER win AS n
-             FROM p JOIN jobs j ON j.id = p.id AND j.state = 'pending'
-             WINDOW win AS (PARTITION BY p.worker_id ORDER BY p.ord)),
-     ok AS (SELECT cum.id, cum.worker_id FROM cum JOIN w ON w.id = cum.worker_id
+     cum AS MATERIALIZED (SELECT p.id, p.worker_id, p.cpu AS j_cpu, p.mem AS j_mem, p.gpus AS j_gpus,
+                    sum(p.cpu) OVER win AS cpu, sum(p.mem) OVER win AS mem,
+                    sum(p.gpus) OVER win AS gpus, count(*) OVER win AS n
+             FROM p WINDOW win AS (PARTITION BY p.worker_id ORDER BY p.ord)),
+     ok AS (SELECT cum.id, cum.worker_id, cum.j_cpu, cum.j_mem, cum.j_gpus FROM cum JOIN w ON w.id = cum.worker_id
             LEFT JOIN used u ON u.worker_id = w.id
             WHERE cum.cpu + coalesce(u.cpu, 0) <= w.cpu_millis AND cum.mem + coalesce(u.mem, 0) <= w.memory_mb
               AND cum.gpus + coalesce(u.gpus, 0) <= w.gpus AND cum.n + coalesce(u.n, 0) <= w.slots),
      upd AS (UPDATE jobs j SET state = 'assigned', worker_id = ok.worker_id, attempt = j.attempt + 1,
                                assigned_at = clock_timestamp(), unschedulable_reason = ''
              FROM ok WHERE j.id = ok.id AND j.state = 'pending'
+               AND j.cpu_millis = ok.j_cpu AND j.memory_mb = ok.j_mem AND j.gpus = ok.j_gpus
              RETURNING j.id::text AS id, j.attempt, j.worker_id, j.name, j.queue, j.tenant, j.priority, j.cpu_millis,
                        j.memory_mb, j.gpus, j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts),
-     note AS (SELECT pg_notify('${CHANNELS.assign}', w) FROM unnest($4::text[]) AS w
+     note AS (SELECT pg_notify('${CHANNELS.assign}', w) FROM unnest($3::text[]) AS w
               WHERE EXISTS (SELECT 1 FROM upd WHERE upd.worker_id = w)),
      changed AS (SELECT pg_notify('${CHANNELS.jobChanged}', string_agg(id::text, ','))
                  FROM (SELECT id, (row_number() OVER ()) / 350 AS chunk FROM upd) c GROUP BY chunk)
      SELECT EXISTS (SELECT 1 FROM t) AS term_held, (SELECT coalesce(json_agg(upd), '[]') FROM upd) AS assigned,
             (SELECT count(*) FROM note) + (SELECT count(*) FROM changed) AS notes`,
-    [placements.map((p) => p.jobId), placements.map((p) => p.workerId), term, announce],
+    [
+      JSON.stringify(placements.map((p, ord) => ({ ord, id: p.jobId, worker_id: p.workerId, cpu: p.cpuMillis, mem: p.memoryMb, gpus: p.gpus }))),
+      term,
+      announce,
+    ],
   );
   return { termHeld: rows[0]!.term_held, assigned: rows[0]!.assigned };
 }

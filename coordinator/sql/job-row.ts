@@ -42,11 +42,12 @@ export interface JsPayload {
   payload?: string;
 }
 
+/** A row of the `attempts` view. */
 export interface AttemptRow {
   job_id: string;
   attempt: number;
   worker_id: string;
-  assigned_at: Date;
+  assigned_at: Date | null;
   started_at: Date | null;
   finished_at: Date | null;
   exit_code: number | null;

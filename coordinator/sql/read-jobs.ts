@@ -6,7 +6,7 @@ export async function getJob(db: Queryable, id: string): Promise<{ job: JobRow; 
   const job = rows[0];
   if (!job) return undefined;
   const attempts = await db.query<AttemptRow>(
-    "SELECT * FROM job_attempts WHERE job_id = $1 ORDER BY attempt",
+    "SELECT * FROM attempts WHERE job_id = $1 ORDER BY attempt",
     [id],
   );
   return { job, attempts: attempts.rows };

@@ -4,6 +4,7 @@ import { REQUEUE_ALLOWANCE } from "./record-events.js";
 /**
  * Leader-only, inside a fenced transaction: workers whose heartbeats stopped for the lease become
  * lost, and the attempts they held go back to the queue (or end, when cancelled or out of tries).
+ * The lost attempt is written to history; when the job ends here, the view shows it once.
  */
 export async function reapLostWorkers(
   tx: PoolClient,

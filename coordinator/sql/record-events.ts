@@ -65,21 +65,9 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
                                                         $6::text[], $7::text[], $8::text[])
          AS e(id, attempt, at_ms, started_ms, exit_code, reason, message, worker_id)
      ),
-     -- Every report becomes history; a second report of the same attempt changes nothing.
-     hist AS (
-       INSERT INTO job_attempts (job_id, attempt, worker_id, assigned_at, started_at, finished_at, exit_code, reason, message)
-       SELECT e.id, e.attempt, e.worker_id,
-              CASE WHEN j.attempt = e.attempt AND j.assigned_at IS NOT NULL THEN j.assigned_at
-                   ELSE to_timestamp(coalesce(nullif(e.started_ms, 0), e.at_ms) / 1000.0) END,
-              CASE WHEN e.started_ms > 0 THEN to_timestamp(e.started_ms / 1000.0)
-                   WHEN j.attempt = e.attempt THEN j.started_at END,
-              to_timestamp(e.at_ms / 1000.0), e.exit_code, e.reason, e.message
-       FROM e JOIN jobs j ON j.id = e.id
-       WHERE e.attempt <= j.attempt
-       ON CONFLICT (job_id, attempt) DO NOTHING
-     ),
-     next AS (
-       SELECT j.id, e.attempt, e.at_ms, e.started_ms, e.exit_code, e.reason, e.message,
+     cur AS (
+       SELECT j.id, e.attempt, e.at_ms, e.started_ms, e.exit_code, e.reason, e.message, j.worker_id, j.assigned_at,
+              j.started_at,
               CASE WHEN e.reason = 'exited' AND e.exit_code = 0 THEN 'succeeded'
                    WHEN e.reason = 'cancelled' OR j.cancel_requested THEN 'cancelled'
                    WHEN e.reason IN ('rejected', 'worker_lost') AND j.attempt < j.max_attempts + ${REQUEUE_ALLOWANCE} THEN 'pending'
@@ -88,11 +76,26 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
        FROM jobs j JOIN e ON j.id = e.id AND j.attempt = e.attempt
        WHERE j.state IN ('assigned', 'running')
      ),
+     -- History: the attempts that are superseded now (the job goes back to the queue), and reports
+     -- that arrive for an attempt that is no longer current. A latest attempt stays on the job row.
+     hist AS (
+       INSERT INTO job_attempts (job_id, attempt, worker_id, assigned_at, started_at, finished_at, exit_code, reason, message)
+       SELECT id, attempt, worker_id, coalesce(assigned_at, to_timestamp(at_ms / 1000.0)),
+              coalesce(started_at, CASE WHEN started_ms > 0 THEN to_timestamp(started_ms / 1000.0) END),
+              to_timestamp(at_ms / 1000.0), exit_code, reason, message
+       FROM cur WHERE state = 'pending'
+       UNION ALL
+       SELECT e.id, e.attempt, e.worker_id, to_timestamp(coalesce(nullif(e.started_ms, 0), e.at_ms) / 1000.0),
+              CASE WHEN e.started_ms > 0 THEN to_timestamp(e.started_ms / 1000.0) END,
+              to_timestamp(e.at_ms / 1000.0), e.exit_code, e.reason, e.message
+       FROM e JOIN jobs j ON j.id = e.id WHERE e.attempt < j.attempt
+       ON CONFLICT (job_id, attempt) DO NOTHING
+     ),
      upd AS (
        UPDATE jobs j SET state = n.state, exit_code = n.exit_code, reason = n.reason, message = n.message,
               started_at = coalesce(j.started_at, CASE WHEN n.started_ms > 0 THEN to_timestamp(n.started_ms / 1000.0) END),
               finished_at = CASE WHEN n.state = 'pending' THEN NULL ELSE to_timestamp(n.at_ms / 1000.0) END
-       FROM next n WHERE j.id = n.id
+       FROM cur n WHERE j.id = n.id
        RETURNING j.id, j.state
      ),
      note AS (${ANNOUNCE("upd")})

@@ -62,7 +62,7 @@ describe("failures", () => {
 
     await waitUntil(db.url, async (c) => (await jobCounts(c)).succeeded === 1, "the job to succeed on b", 20_000);
     const attempts = await query<{ attempt: number; worker_id: string; reason: string; exit_code: number | null }>(
-      db.url, "SELECT attempt, worker_id, reason, exit_code FROM job_attempts WHERE job_id = $1 ORDER BY attempt", [id],
+      db.url, "SELECT attempt, worker_id, reason, exit_code FROM attempts WHERE job_id = $1 ORDER BY attempt", [id],
     );
     expect(attempts).toEqual([
       { attempt: 1, worker_id: a.workerId, reason: "worker_lost", exit_code: null },

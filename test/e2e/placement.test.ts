@@ -69,7 +69,7 @@ describe("placement across workers of different sizes", () => {
     try {
       expect(await findOvercommits(c)).toEqual([]);
       const { rows } = await c.query<{ name: string; n: number }>(
-        `SELECT w.name, count(*)::int AS n FROM job_attempts a JOIN workers w ON w.id = a.worker_id GROUP BY w.name`,
+        `SELECT w.name, count(*)::int AS n FROM attempts a JOIN workers w ON w.id = a.worker_id GROUP BY w.name`,
       );
       const perWorker = Object.fromEntries(rows.map((r) => [r.name, r.n]));
       // Every worker took part, and label-bound jobs ran only where the label is.
@@ -78,7 +78,7 @@ describe("placement across workers of different sizes", () => {
         `SELECT DISTINCT w.name FROM jobs j JOIN workers w ON w.id = j.worker_id WHERE j.labels ? 'disk'`,
       );
       expect(ssd.map((r) => r.name)).toEqual(["large"]);
-      const { rows: attempts } = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM job_attempts");
+      const { rows: attempts } = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM attempts");
       expect(attempts[0]!.n).toBe(200);
     } finally {
       await c.end();

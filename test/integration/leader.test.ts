@@ -31,6 +31,9 @@ const job = (over: Partial<NewJob> = {}): NewJob => ({
   executor: "exec", payload: { argv: ["true"] }, timeoutMs: 0, maxAttempts: 1, ...over,
 });
 
+/** A placement of a job of the default size (500m, 100 MiB). */
+const at = (jobId: string, workerId: string) => ({ jobId, workerId, cpuMillis: 500, memoryMb: 100, gpus: 0 });
+
 async function worker(id: string, slots: number, cpuMillis = 1000) {
   await upsertWorker(pool, { id, name: id, cpuMillis, memoryMb: 1000, gpus: 0, slots, labels: {}, limitsMechanism: "none", coordinatorId: "c" });
 }
@@ -74,10 +77,10 @@ describe("fencing", () => {
     const oldTerm = await bumpTerm(pool, "old");
     await bumpTerm(pool, "new"); // another coordinator won meanwhile
     const applier = new PlanApplier(pool, () => true);
-    await expect(applier.apply(oldTerm, { placements: [{ jobId: id!, workerId: "w1" }], unschedulable: [] })).rejects.toBeInstanceOf(FencedError);
+    await expect(applier.apply(oldTerm, { placements: [at(id!, "w1")], unschedulable: [] })).rejects.toBeInstanceOf(FencedError);
     const { rows } = await pool.query("SELECT state, attempt, worker_id FROM jobs WHERE id = $1", [id]);
     expect(rows[0]).toEqual({ state: "pending", attempt: 0, worker_id: null });
-    const { rows: hist } = await pool.query("SELECT count(*)::int AS n FROM job_attempts");
+    const { rows: hist } = await pool.query("SELECT count(*)::int AS n FROM attempts");
     expect(hist[0].n).toBe(0);
   });
 
@@ -112,14 +115,25 @@ describe("plan applier", () => {
     const ids = await insertJobs(pool, [job(), job(), job()]);
     const term = await bumpTerm(pool, "me");
     const applier = new PlanApplier(pool, () => true);
-    const placements = ids.map((jobId) => ({ jobId, workerId: "w1" }));
+    const placements = ids.map((jobId) => at(jobId, "w1"));
     const result = await applier.apply(term, { placements, unschedulable: [] });
     expect(result.assigned.map((a) => a.id)).toEqual(ids.slice(0, 2)); // 2 × 500m fill 1000m
     expect(result.dropped).toBe(1);
-    const again = await applier.apply(term, { placements: [{ jobId: ids[2]!, workerId: "w1" }], unschedulable: [] });
+    const again = await applier.apply(term, { placements: [at(ids[2]!, "w1")], unschedulable: [] });
     expect(again.assigned).toEqual([]);
     const { rows } = await pool.query("SELECT id, state, attempt FROM jobs ORDER BY id");
     expect(rows.map((r) => [r.state, r.attempt])).toEqual([["assigned", 1], ["assigned", 1], ["pending", 0]]);
+  });
+
+  it("refuses a placement planned for a size the job no longer has", async () => {
+    await worker("w1", 4, 1000);
+    const [id] = await insertJobs(pool, [job({ cpuMillis: 900 })]);
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    const stale = await applier.apply(term, { placements: [at(id!, "w1")], unschedulable: [] }); // planned as 500m
+    expect(stale.assigned).toEqual([]);
+    const right = await applier.apply(term, { placements: [{ ...at(id!, "w1"), cpuMillis: 900 }], unschedulable: [] });
+    expect(right.assigned.map((a) => a.id)).toEqual([id]);
   });
 
   it("does not place a job twice when two plans name it", async () => {
@@ -129,8 +143,8 @@ describe("plan applier", () => {
     const term = await bumpTerm(pool, "me");
     const applier = new PlanApplier(pool, () => true);
     const [a, b] = await Promise.all([
-      applier.apply(term, { placements: [{ jobId: id!, workerId: "w1" }], unschedulable: [] }),
-      applier.apply(term, { placements: [{ jobId: id!, workerId: "w2" }], unschedulable: [] }),
+      applier.apply(term, { placements: [at(id!, "w1")], unschedulable: [] }),
+      applier.apply(term, { placements: [at(id!, "w2")], unschedulable: [] }),
     ]);
     expect(a.assigned.length + b.assigned.length).toBe(1);
     const { rows } = await pool.query("SELECT attempt, worker_id FROM jobs WHERE id = $1", [id]);
@@ -146,10 +160,10 @@ describe("attempts as fencing tokens", () => {
     const [id] = await insertJobs(pool, [job({ maxAttempts: 3 })]);
     const term = await bumpTerm(pool, "me");
     const applier = new PlanApplier(pool, () => true);
-    await applier.apply(term, { placements: [{ jobId: id!, workerId: "w1" }], unschedulable: [] });
+    await applier.apply(term, { placements: [at(id!, "w1")], unschedulable: [] });
     // The attempt is lost and the job placed again: attempt 2 on w2.
     await pool.query("UPDATE jobs SET state = 'pending' WHERE id = $1", [id]);
-    await applier.apply(term, { placements: [{ jobId: id!, workerId: "w2" }], unschedulable: [] });
+    await applier.apply(term, { placements: [at(id!, "w2")], unschedulable: [] });
 
     const now = Date.now();
     expect((await recordStarted(pool, [{ jobId: id!, attempt: 1, atMs: now }])).changed).toEqual([]);
@@ -157,13 +171,13 @@ describe("attempts as fencing tokens", () => {
     let { rows } = await pool.query("SELECT state, attempt, worker_id, exit_code FROM jobs WHERE id = $1", [id]);
     expect(rows[0]).toEqual({ state: "assigned", attempt: 2, worker_id: "w2", exit_code: null });
     // The stale report is still kept as attempt 1's history, under the worker that sent it.
-    const hist = await pool.query("SELECT attempt, worker_id, exit_code FROM job_attempts WHERE job_id = $1 ORDER BY attempt", [id]);
-    expect(hist.rows).toEqual([{ attempt: 1, worker_id: "w1", exit_code: 1 }]);
+    const hist = await pool.query("SELECT attempt, worker_id, exit_code FROM attempts WHERE job_id = $1 ORDER BY attempt", [id]);
+    expect(hist.rows).toEqual([{ attempt: 1, worker_id: "w1", exit_code: 1 }, { attempt: 2, worker_id: "w2", exit_code: null }]);
 
     expect(await recordFinished(pool, [{ jobId: id!, attempt: 2, workerId: "w2", atMs: now, startedAtMs: now, exitCode: 0, reason: "exited", message: "" }])).toEqual([{ id, state: "succeeded" }]);
     ({ rows } = await pool.query("SELECT state, exit_code FROM jobs WHERE id = $1", [id]));
     expect(rows[0]).toEqual({ state: "succeeded", exit_code: 0 });
-    const all = await pool.query("SELECT attempt, worker_id, exit_code FROM job_attempts WHERE job_id = $1 ORDER BY attempt", [id]);
+    const all = await pool.query("SELECT attempt, worker_id, exit_code FROM attempts WHERE job_id = $1 ORDER BY attempt", [id]);
     expect(all.rows).toEqual([{ attempt: 1, worker_id: "w1", exit_code: 1 }, { attempt: 2, worker_id: "w2", exit_code: 0 }]);
   });
 
@@ -172,7 +186,7 @@ describe("attempts as fencing tokens", () => {
     const [id] = await insertJobs(pool, [job({ maxAttempts: 2 })]);
     const term = await bumpTerm(pool, "me");
     const applier = new PlanApplier(pool, () => true);
-    const place = () => applier.apply(term, { placements: [{ jobId: id!, workerId: "w1" }], unschedulable: [] });
+    const place = () => applier.apply(term, { placements: [at(id!, "w1")], unschedulable: [] });
     const fin = (attempt: number, reason: string, exitCode: number | null) =>
       recordFinished(pool, [{ jobId: id!, attempt, workerId: "w1", atMs: Date.now(), startedAtMs: 0, exitCode, reason, message: "" }]);
     await place();

@@ -25,7 +25,7 @@ export async function findOvercommits(db: pg.Client): Promise<Overcommit[]> {
   }>(
     `SELECT a.worker_id, a.assigned_at, a.finished_at, j.cpu_millis, j.memory_mb,
             w.cpu_millis AS w_cpu, w.memory_mb AS w_mem, w.slots AS w_slots
-     FROM job_attempts a JOIN jobs j ON j.id = a.job_id JOIN workers w ON w.id = a.worker_id`,
+     FROM attempts a JOIN jobs j ON j.id = a.job_id JOIN workers w ON w.id = a.worker_id`,
   );
   type Ev = { t: number; d: number; cpu: number; mem: number };
   const byWorker = new Map<string, { evs: Ev[]; cap: { cpu: number; mem: number; slots: number } }>();
