@@ -1,7 +1,7 @@
 // Real coordinator and worker processes: resource-aware placement end to end.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobSpec } from "../../shared/gen/baton/v1/types.js";
+import { JobState, type JobSpec } from "../../shared/gen/baton/v1/types.js";
 import { findOvercommits } from "../support/capacity.js";
 import { jobCounts, TestCluster, waitUntil, type CoordinatorProc, type WorkerProc } from "../support/cluster.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
@@ -151,5 +151,43 @@ describe("placement across workers of different sizes", () => {
     refl.close();
     const names = res.listServicesResponse.service.map((s: { name: string }) => s.name);
     expect(names).toEqual(expect.arrayContaining(["baton.v1.JobService", "baton.v1.WorkerService", "baton.v1.ClusterService"]));
+  });
+
+  it("lists jobs newest first, filtered by state and queue, page by page", async () => {
+    const client = cluster.client(coord.grpcAddress);
+    const ids = await client.submitJobs(Array.from({ length: 7 }, () => exec(["true"], 100, 64, { queue: "listing", labels: { zone: "nowhere" } })));
+    const seen: string[] = [];
+    let pageToken = "";
+    let pages = 0;
+    do {
+      const page = await client.listJobs({ queue: "listing", states: [JobState.JOB_STATE_PENDING], pageSize: 3, pageToken });
+      seen.push(...page.jobs.map((j) => j.id));
+      pageToken = page.nextPageToken;
+      pages++;
+    } while (pageToken);
+    expect(pages).toBe(3);
+    expect(seen).toEqual([...ids].reverse());
+    const none = await client.listJobs({ queue: "listing", states: [JobState.JOB_STATE_SUCCEEDED] });
+    expect(none.jobs).toEqual([]);
+    await expect(client.listJobs({ pageToken: "bogus" })).rejects.toThrow(/page_token/);
+    for (const id of ids) await client.cancelJob(id);
+  });
+
+  it("cancels a pending job at once and a running one through its worker", async () => {
+    const client = cluster.client(coord.grpcAddress);
+    const [pending] = await client.submitJobs([exec(["true"], 100, 64, { labels: { zone: "nowhere" } })]);
+    const cancelledPending = await client.cancelJob(pending!);
+    expect(cancelledPending.state).toBe(JobState.JOB_STATE_CANCELLED);
+
+    const [running] = await client.submitJobs([exec(["sleep", "30"], 100, 64)]);
+    for await (const j of client.watchJob(running!)) if (j.state === JobState.JOB_STATE_RUNNING) break;
+    const requested = await client.cancelJob(running!);
+    expect(requested.cancelRequested).toBe(true);
+    let last = requested;
+    for await (const j of client.watchJob(running!)) last = j;
+    expect(last.state).toBe(JobState.JOB_STATE_CANCELLED);
+    expect(last.reason).toBe("cancelled");
+    expect(last.finishedAtMs - last.startedAtMs).toBeLessThan(30_000);
+    await expect(client.cancelJob("999999")).rejects.toThrow(/not found/);
   });
 });
