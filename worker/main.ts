@@ -66,6 +66,7 @@ export async function startWorker(options: CompiledWorkerOptions, deps: StartWor
         workerId: options.workerId,
         name: options.name,
         capacity: { cpuMillis: options.cpuMillis, memoryMb: options.memoryMb, gpus: 0 },
+        gpuIds: [],
         slots: options.slots,
         labels: options.labels,
         running: runner.runningRefs(),

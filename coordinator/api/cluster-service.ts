@@ -31,6 +31,8 @@ export function clusterService(pool: pg.Pool, staleAfterMs: number): ClusterServ
           lastHeartbeatMs: w.last_heartbeat.getTime(),
           limitsMechanism: w.limits_mechanism,
           running: w.running,
+          used: { cpuMillis: w.used_cpu_millis, memoryMb: w.used_memory_mb, gpus: 0 },
+          gpuIds: w.gpu_ids,
         })),
         jobCounts: s.jobCounts,
         unschedulable: s.unschedulable,

@@ -23,6 +23,18 @@ export function toJob(row: JobRow, attempts: AttemptRow[] = []): Job {
     finishedAtMs: ms(row.finished_at),
     attempts: attempts.map(toAttempt),
     cancelRequested: row.cancel_requested,
+    cpuSeconds: row.cpu_seconds ?? 0,
+    peakMemoryBytes: Number(row.peak_memory_bytes ?? 0),
+    usage: row.usage
+      ? {
+          cpuMillis: row.usage.cpu_millis,
+          memoryBytes: row.usage.memory_bytes,
+          cpuSeconds: row.usage.cpu_seconds,
+          peakMemoryBytes: row.usage.peak_memory_bytes,
+        }
+      : undefined,
+    logBytes: Number(row.log_bytes),
+    logTruncated: row.log_truncated,
   };
 }
 
@@ -36,6 +48,8 @@ function toAttempt(a: AttemptRow): Attempt {
     exitCode: a.exit_code ?? undefined,
     reason: a.reason,
     message: a.message,
+    cpuSeconds: a.cpu_seconds ?? 0,
+    peakMemoryBytes: Number(a.peak_memory_bytes ?? 0),
   };
 }
 

@@ -96,6 +96,10 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
       return load(id);
     }),
 
+    getJobLogs: (call) => {
+      call.destroy(Object.assign(new Error("GetJobLogs is not implemented yet"), { code: status.UNIMPLEMENTED }));
+    },
+
     watchJob: (call: ServerWritableStream<WatchJobRequest, Job>) => {
       let last = "";
       let done = false;

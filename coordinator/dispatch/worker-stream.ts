@@ -43,6 +43,7 @@ export class WorkerStream {
         attempt: job.attempt,
         spec: toJobSpec(job),
         timeoutMs: job.timeout_ms > 0 ? job.timeout_ms : this.defaultTimeoutMs,
+        traceContext: {},
       });
     }
     if (assignments.length > 0) this.send({ msg: { $case: "assignments", assignments: { assignments } } });

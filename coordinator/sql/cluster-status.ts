@@ -20,6 +20,9 @@ export interface WorkerStatusRow {
   coordinator_id: string | null;
   state: string;
   last_heartbeat: Date;
+  used_cpu_millis: number;
+  used_memory_mb: number;
+  gpu_ids: string[];
   a_cpu: number;
   a_mem: number;
   a_gpus: number;

@@ -1,7 +1,8 @@
 // The columns every read of a job selects, and the row type they produce.
 export const JOB_COLUMNS = `j.id, j.name, j.queue, j.tenant, j.priority, j.cpu_millis, j.memory_mb, j.gpus, j.labels,
   j.executor, j.payload, j.timeout_ms, j.max_attempts, j.state, j.attempt, j.worker_id, j.exit_code, j.reason,
-  j.message, j.unschedulable_reason, j.cancel_requested, j.created_at, j.assigned_at, j.started_at, j.finished_at`;
+  j.message, j.unschedulable_reason, j.cancel_requested, j.created_at, j.assigned_at, j.started_at, j.finished_at,
+  j.cpu_seconds, j.peak_memory_bytes, j.usage, j.log_bytes, j.log_truncated`;
 
 export interface JobRow {
   id: string;
@@ -29,6 +30,18 @@ export interface JobRow {
   assigned_at: Date | null;
   started_at: Date | null;
   finished_at: Date | null;
+  cpu_seconds: number | null;
+  peak_memory_bytes: string | null; // int8
+  usage: UsageJson | null;
+  log_bytes: string; // int8
+  log_truncated: boolean;
+}
+
+export interface UsageJson {
+  cpu_millis: number;
+  memory_bytes: number;
+  cpu_seconds: number;
+  peak_memory_bytes: number;
 }
 
 export interface ExecPayload {
@@ -53,4 +66,6 @@ export interface AttemptRow {
   exit_code: number | null;
   reason: string;
   message: string;
+  cpu_seconds: number | null;
+  peak_memory_bytes: string | null;
 }

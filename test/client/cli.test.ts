@@ -156,8 +156,8 @@ describe("baton CLI", () => {
       startedAtMs: Date.now() - 5000,
       finishedAtMs: Date.now(),
       attempts: [
-        { attempt: 1, workerId: "w-2", assignedAtMs: 1, startedAtMs: 2, finishedAtMs: 3, reason: "worker_lost", message: "", exitCode: undefined },
-        { attempt: 2, workerId: "w-gpu-1", assignedAtMs: 4, startedAtMs: 5, finishedAtMs: 1005, reason: "exited", message: "", exitCode: 3 },
+        { attempt: 1, workerId: "w-2", assignedAtMs: 1, startedAtMs: 2, finishedAtMs: 3, reason: "worker_lost", message: "", exitCode: undefined, cpuSeconds: 0, peakMemoryBytes: 0 },
+        { attempt: 2, workerId: "w-gpu-1", assignedAtMs: 4, startedAtMs: 5, finishedAtMs: 1005, reason: "exited", message: "", exitCode: 3, cpuSeconds: 0.5, peakMemoryBytes: 1048576 },
       ],
     });
     fake.jobs.set(job.id, job);

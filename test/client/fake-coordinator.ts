@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { Server, ServerCredentials, status, type ServerWritableStream } from "@grpc/grpc-js";
 import { ClusterServiceService, type ClusterServiceServer, type ClusterStatus } from "../../shared/gen/baton/v1/cluster.js";
 import { JobServiceService, type JobServiceServer, type ListJobsRequest, type WatchJobRequest } from "../../shared/gen/baton/v1/jobs.js";
-import { JobState, type Job, type JobSpec } from "../../shared/gen/baton/v1/types.js";
+import { Job, JobState, type JobSpec } from "../../shared/gen/baton/v1/types.js";
 
 export interface FakeCoordinator {
   port: number;
@@ -19,7 +19,7 @@ export interface FakeCoordinator {
 }
 
 export function makeJob(spec: JobSpec, over: Partial<Job> = {}): Job {
-  return {
+  return Job.fromPartial({
     id: randomUUID(),
     spec,
     state: JobState.JOB_STATE_PENDING,
@@ -35,7 +35,7 @@ export function makeJob(spec: JobSpec, over: Partial<Job> = {}): Job {
     attempts: [],
     cancelRequested: false,
     ...over,
-  };
+  });
 }
 
 const TERMINAL = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
@@ -68,6 +68,8 @@ export async function startFakeCoordinator(): Promise<FakeCoordinator> {
           coordinatorId: "coord-a",
           lastHeartbeatMs: Date.now(),
           limitsMechanism: "cgroup-v2",
+          used: { cpuMillis: 1500, memoryMb: 2048, gpus: 0 },
+          gpuIds: [],
           running: 2,
         },
         {
@@ -82,6 +84,8 @@ export async function startFakeCoordinator(): Promise<FakeCoordinator> {
           coordinatorId: "coord-b",
           lastHeartbeatMs: Date.now() - 120_000,
           limitsMechanism: "rlimit",
+          used: { cpuMillis: 0, memoryMb: 0, gpus: 0 },
+          gpuIds: [],
           running: 0,
         },
       ],
@@ -146,6 +150,9 @@ export async function startFakeCoordinator(): Promise<FakeCoordinator> {
           : { ...job, cancelRequested: true };
       fake.jobs.set(job.id, next);
       callback(null, next);
+    },
+    getJobLogs(call) {
+      call.end();
     },
     watchJob(call: ServerWritableStream<WatchJobRequest, Job>) {
       let job = fake.jobs.get(call.request.id);

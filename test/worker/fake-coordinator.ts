@@ -210,7 +210,7 @@ export function execAssignment(id: string, argv: string[], extra: Partial<Assign
     maxAttempts: 1,
     tenant: "",
   };
-  return { jobId: id, attempt: 1, spec, timeoutMs: 0, ...rest };
+  return { jobId: id, attempt: 1, spec, timeoutMs: 0, traceContext: {}, ...rest } as Assignment;
 }
 
 export function jsAssignment(id: string, task: string, payload?: unknown, extra: Partial<Assignment> = {}): Assignment {
@@ -225,7 +225,7 @@ export function jsAssignment(id: string, task: string, payload?: unknown, extra:
     maxAttempts: 1,
     tenant: "",
   };
-  return { jobId: id, attempt: 1, spec, timeoutMs: 0, ...extra };
+  return { jobId: id, attempt: 1, spec, timeoutMs: 0, traceContext: {}, ...extra } as Assignment;
 }
 
 /** True while a process with this pid exists (zombies count as gone: they run nothing). */

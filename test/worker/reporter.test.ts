@@ -7,7 +7,7 @@ const ev = (i: number): JobEvent => ({
   jobId: `j${i}`,
   attempt: 1,
   atMs: i,
-  kind: { $case: "finished", finished: { exitCode: 0, reason: "exited", message: "", startedAtMs: 0 } },
+  kind: { $case: "finished", finished: { exitCode: 0, reason: "exited", message: "", startedAtMs: 0, cpuSeconds: 0, peakMemoryBytes: 0 } },
 });
 const turn = () => new Promise((r) => setImmediate(r));
 

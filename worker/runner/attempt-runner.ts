@@ -62,8 +62,8 @@ export class AttemptRunner {
     this.remember(key);
     const finished: Finished =
       o.exitCode === undefined
-        ? { reason: o.reason, message: o.message, startedAtMs: o.startedAtMs }
-        : { exitCode: o.exitCode, reason: o.reason, message: o.message, startedAtMs: o.startedAtMs };
+        ? { reason: o.reason, message: o.message, startedAtMs: o.startedAtMs, cpuSeconds: 0, peakMemoryBytes: 0 }
+        : { exitCode: o.exitCode, reason: o.reason, message: o.message, startedAtMs: o.startedAtMs, cpuSeconds: 0, peakMemoryBytes: 0 };
     this.options.emit({ jobId: entry.ref.jobId, attempt: entry.ref.attempt, atMs: Date.now(), kind: { $case: "finished", finished } });
     if (this.running.size === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;

@@ -65,6 +65,9 @@ export interface Worker {
   lastHeartbeatMs: number;
   limitsMechanism: string;
   running: number;
+  /** real usage reported in heartbeats */
+  used: Resources | undefined;
+  gpuIds: string[];
 }
 
 export interface Worker_LabelsEntry {
@@ -586,6 +589,8 @@ function createBaseWorker(): Worker {
     lastHeartbeatMs: 0,
     limitsMechanism: "",
     running: 0,
+    used: undefined,
+    gpuIds: [],
   };
 }
 
@@ -626,6 +631,12 @@ export const Worker: MessageFns<Worker> = {
     }
     if (message.running !== 0) {
       writer.uint32(96).int32(message.running);
+    }
+    if (message.used !== undefined) {
+      Resources.encode(message.used, writer.uint32(106).fork()).join();
+    }
+    for (const v of message.gpuIds) {
+      writer.uint32(114).string(v!);
     }
     return writer;
   },
@@ -742,6 +753,22 @@ export const Worker: MessageFns<Worker> = {
             message.running = reader.int32();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.used = Resources.decode(reader, reader.uint32());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.gpuIds.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -797,6 +824,12 @@ export const Worker: MessageFns<Worker> = {
         ? globalThis.String(object.limits_mechanism)
         : "",
       running: isSet(object.running) ? globalThis.Number(object.running) : 0,
+      used: isSet(object.used) ? Resources.fromJSON(object.used) : undefined,
+      gpuIds: globalThis.Array.isArray(object?.gpuIds)
+        ? object.gpuIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.gpu_ids)
+        ? object.gpu_ids.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -844,6 +877,12 @@ export const Worker: MessageFns<Worker> = {
     if (message.running !== 0) {
       obj.running = Math.round(message.running);
     }
+    if (message.used !== undefined) {
+      obj.used = Resources.toJSON(message.used);
+    }
+    if (message.gpuIds?.length) {
+      obj.gpuIds = message.gpuIds;
+    }
     return obj;
   },
 
@@ -876,6 +915,8 @@ export const Worker: MessageFns<Worker> = {
     message.lastHeartbeatMs = object.lastHeartbeatMs ?? 0;
     message.limitsMechanism = object.limitsMechanism ?? "";
     message.running = object.running ?? 0;
+    message.used = (object.used !== undefined && object.used !== null) ? Resources.fromPartial(object.used) : undefined;
+    message.gpuIds = object.gpuIds?.map((e) => e) || [];
     return message;
   },
 };

@@ -20,7 +20,16 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Job, JobSpec, JobState, jobStateFromJSON, jobStateToJSON } from "./types.js";
+import {
+  Job,
+  JobSpec,
+  JobState,
+  jobStateFromJSON,
+  jobStateToJSON,
+  LogStream,
+  logStreamFromJSON,
+  logStreamToJSON,
+} from "./types.js";
 
 export const protobufPackage = "baton.v1";
 
@@ -62,6 +71,21 @@ export interface CancelJobRequest {
 
 export interface WatchJobRequest {
   id: string;
+}
+
+export interface GetJobLogsRequest {
+  id: string;
+  follow: boolean;
+  /** 0: every attempt */
+  attempt: number;
+}
+
+export interface JobLogChunk {
+  attempt: number;
+  stream: LogStream;
+  data: Buffer;
+  atMs: number;
+  seq: number;
 }
 
 function createBaseSubmitJobsRequest(): SubmitJobsRequest {
@@ -647,6 +671,244 @@ export const WatchJobRequest: MessageFns<WatchJobRequest> = {
   },
 };
 
+function createBaseGetJobLogsRequest(): GetJobLogsRequest {
+  return { id: "", follow: false, attempt: 0 };
+}
+
+export const GetJobLogsRequest: MessageFns<GetJobLogsRequest> = {
+  encode(message: GetJobLogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.follow !== false) {
+      writer.uint32(16).bool(message.follow);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(24).int32(message.attempt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetJobLogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetJobLogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.follow = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetJobLogsRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+    };
+  },
+
+  toJSON(message: GetJobLogsRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.follow !== false) {
+      obj.follow = message.follow;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetJobLogsRequest>, I>>(base?: I): GetJobLogsRequest {
+    return GetJobLogsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetJobLogsRequest>, I>>(object: I): GetJobLogsRequest {
+    const message = createBaseGetJobLogsRequest();
+    message.id = object.id ?? "";
+    message.follow = object.follow ?? false;
+    message.attempt = object.attempt ?? 0;
+    return message;
+  },
+};
+
+function createBaseJobLogChunk(): JobLogChunk {
+  return { attempt: 0, stream: 0, data: Buffer.alloc(0), atMs: 0, seq: 0 };
+}
+
+export const JobLogChunk: MessageFns<JobLogChunk> = {
+  encode(message: JobLogChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attempt !== 0) {
+      writer.uint32(8).int32(message.attempt);
+    }
+    if (message.stream !== 0) {
+      writer.uint32(16).int32(message.stream);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(26).bytes(message.data);
+    }
+    if (message.atMs !== 0) {
+      writer.uint32(32).int64(message.atMs);
+    }
+    if (message.seq !== 0) {
+      writer.uint32(40).int64(message.seq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobLogChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobLogChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.stream = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.atMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobLogChunk {
+    return {
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      stream: isSet(object.stream) ? logStreamFromJSON(object.stream) : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      atMs: isSet(object.atMs)
+        ? globalThis.Number(object.atMs)
+        : isSet(object.at_ms)
+        ? globalThis.Number(object.at_ms)
+        : 0,
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+    };
+  },
+
+  toJSON(message: JobLogChunk): unknown {
+    const obj: any = {};
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.stream !== 0) {
+      obj.stream = logStreamToJSON(message.stream);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.atMs !== 0) {
+      obj.atMs = Math.round(message.atMs);
+    }
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JobLogChunk>, I>>(base?: I): JobLogChunk {
+    return JobLogChunk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JobLogChunk>, I>>(object: I): JobLogChunk {
+    const message = createBaseJobLogChunk();
+    message.attempt = object.attempt ?? 0;
+    message.stream = object.stream ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    message.atMs = object.atMs ?? 0;
+    message.seq = object.seq ?? 0;
+    return message;
+  },
+};
+
 /** The public API for submitting and following jobs. Every coordinator serves it. */
 export type JobServiceService = typeof JobServiceService;
 export const JobServiceService = {
@@ -698,6 +960,16 @@ export const JobServiceService = {
     responseSerialize: (value: Job): Buffer => Buffer.from(Job.encode(value).finish()),
     responseDeserialize: (value: Buffer): Job => Job.decode(value),
   },
+  /** Streams a job's output in order; with follow, keeps streaming until the job is finished. */
+  getJobLogs: {
+    path: "/baton.v1.JobService/GetJobLogs" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: GetJobLogsRequest): Buffer => Buffer.from(GetJobLogsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetJobLogsRequest => GetJobLogsRequest.decode(value),
+    responseSerialize: (value: JobLogChunk): Buffer => Buffer.from(JobLogChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobLogChunk => JobLogChunk.decode(value),
+  },
 } as const;
 
 export interface JobServiceServer extends UntypedServiceImplementation {
@@ -709,6 +981,8 @@ export interface JobServiceServer extends UntypedServiceImplementation {
   cancelJob: handleUnaryCall<CancelJobRequest, Job>;
   /** Streams the job now and after each state change; ends when the job is finished. */
   watchJob: handleServerStreamingCall<WatchJobRequest, Job>;
+  /** Streams a job's output in order; with follow, keeps streaming until the job is finished. */
+  getJobLogs: handleServerStreamingCall<GetJobLogsRequest, JobLogChunk>;
 }
 
 export interface JobServiceClient extends Client {
@@ -771,6 +1045,13 @@ export interface JobServiceClient extends Client {
   /** Streams the job now and after each state change; ends when the job is finished. */
   watchJob(request: WatchJobRequest, options?: Partial<CallOptions>): ClientReadableStream<Job>;
   watchJob(request: WatchJobRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<Job>;
+  /** Streams a job's output in order; with follow, keeps streaming until the job is finished. */
+  getJobLogs(request: GetJobLogsRequest, options?: Partial<CallOptions>): ClientReadableStream<JobLogChunk>;
+  getJobLogs(
+    request: GetJobLogsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobLogChunk>;
 }
 
 export const JobServiceClient = makeGenericClientConstructor(JobServiceService, "baton.v1.JobService") as unknown as {
@@ -778,6 +1059,14 @@ export const JobServiceClient = makeGenericClientConstructor(JobServiceService, 
   service: typeof JobServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
@@ -791,6 +1080,17 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -76,6 +76,45 @@ export function jobStateToJSON(object: JobState): string {
   }
 }
 
+export enum LogStream {
+  LOG_STREAM_UNSPECIFIED = 0,
+  LOG_STREAM_STDOUT = 1,
+  LOG_STREAM_STDERR = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function logStreamFromJSON(object: any): LogStream {
+  switch (object) {
+    case 0:
+    case "LOG_STREAM_UNSPECIFIED":
+      return LogStream.LOG_STREAM_UNSPECIFIED;
+    case 1:
+    case "LOG_STREAM_STDOUT":
+      return LogStream.LOG_STREAM_STDOUT;
+    case 2:
+    case "LOG_STREAM_STDERR":
+      return LogStream.LOG_STREAM_STDERR;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LogStream.UNRECOGNIZED;
+  }
+}
+
+export function logStreamToJSON(object: LogStream): string {
+  switch (object) {
+    case LogStream.LOG_STREAM_UNSPECIFIED:
+      return "LOG_STREAM_UNSPECIFIED";
+    case LogStream.LOG_STREAM_STDOUT:
+      return "LOG_STREAM_STDOUT";
+    case LogStream.LOG_STREAM_STDERR:
+      return "LOG_STREAM_STDERR";
+    case LogStream.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Resources are requested by jobs and offered by workers. */
 export interface Resources {
   /** millicores: 1000 = one core */
@@ -140,6 +179,8 @@ export interface Attempt {
   exitCode?: number | undefined;
   reason: string;
   message: string;
+  cpuSeconds: number;
+  peakMemoryBytes: number;
 }
 
 export interface Job {
@@ -165,6 +206,29 @@ export interface Job {
   finishedAtMs: number;
   attempts: Attempt[];
   cancelRequested: boolean;
+  /** CPU time used by the last attempt's process tree */
+  cpuSeconds: number;
+  /** peak memory of the last attempt's process tree */
+  peakMemoryBytes: number;
+  /** the latest sample while running */
+  usage:
+    | Usage
+    | undefined;
+  /** bytes of output stored */
+  logBytes: number;
+  /** output went past the per-job cap and was cut */
+  logTruncated: boolean;
+}
+
+/** A sample of what a job's process tree uses. */
+export interface Usage {
+  /** current rate, millicores */
+  cpuMillis: number;
+  /** current resident memory */
+  memoryBytes: number;
+  /** cumulative */
+  cpuSeconds: number;
+  peakMemoryBytes: number;
 }
 
 export interface AttemptRef {
@@ -960,6 +1024,8 @@ function createBaseAttempt(): Attempt {
     exitCode: undefined,
     reason: "",
     message: "",
+    cpuSeconds: 0,
+    peakMemoryBytes: 0,
   };
 }
 
@@ -988,6 +1054,12 @@ export const Attempt: MessageFns<Attempt> = {
     }
     if (message.message !== "") {
       writer.uint32(66).string(message.message);
+    }
+    if (message.cpuSeconds !== 0) {
+      writer.uint32(73).double(message.cpuSeconds);
+    }
+    if (message.peakMemoryBytes !== 0) {
+      writer.uint32(80).int64(message.peakMemoryBytes);
     }
     return writer;
   },
@@ -1069,6 +1141,22 @@ export const Attempt: MessageFns<Attempt> = {
             message.message = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.cpuSeconds = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.peakMemoryBytes = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1111,6 +1199,16 @@ export const Attempt: MessageFns<Attempt> = {
         : undefined,
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
       message: isSet(object.message) ? globalThis.String(object.message) : "",
+      cpuSeconds: isSet(object.cpuSeconds)
+        ? globalThis.Number(object.cpuSeconds)
+        : isSet(object.cpu_seconds)
+        ? globalThis.Number(object.cpu_seconds)
+        : 0,
+      peakMemoryBytes: isSet(object.peakMemoryBytes)
+        ? globalThis.Number(object.peakMemoryBytes)
+        : isSet(object.peak_memory_bytes)
+        ? globalThis.Number(object.peak_memory_bytes)
+        : 0,
     };
   },
 
@@ -1140,6 +1238,12 @@ export const Attempt: MessageFns<Attempt> = {
     if (message.message !== "") {
       obj.message = message.message;
     }
+    if (message.cpuSeconds !== 0) {
+      obj.cpuSeconds = floatToJson(message.cpuSeconds);
+    }
+    if (message.peakMemoryBytes !== 0) {
+      obj.peakMemoryBytes = Math.round(message.peakMemoryBytes);
+    }
     return obj;
   },
 
@@ -1156,6 +1260,8 @@ export const Attempt: MessageFns<Attempt> = {
     message.exitCode = object.exitCode ?? undefined;
     message.reason = object.reason ?? "";
     message.message = object.message ?? "";
+    message.cpuSeconds = object.cpuSeconds ?? 0;
+    message.peakMemoryBytes = object.peakMemoryBytes ?? 0;
     return message;
   },
 };
@@ -1177,6 +1283,11 @@ function createBaseJob(): Job {
     finishedAtMs: 0,
     attempts: [],
     cancelRequested: false,
+    cpuSeconds: 0,
+    peakMemoryBytes: 0,
+    usage: undefined,
+    logBytes: 0,
+    logTruncated: false,
   };
 }
 
@@ -1226,6 +1337,21 @@ export const Job: MessageFns<Job> = {
     }
     if (message.cancelRequested !== false) {
       writer.uint32(120).bool(message.cancelRequested);
+    }
+    if (message.cpuSeconds !== 0) {
+      writer.uint32(129).double(message.cpuSeconds);
+    }
+    if (message.peakMemoryBytes !== 0) {
+      writer.uint32(136).int64(message.peakMemoryBytes);
+    }
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(146).fork()).join();
+    }
+    if (message.logBytes !== 0) {
+      writer.uint32(152).int64(message.logBytes);
+    }
+    if (message.logTruncated !== false) {
+      writer.uint32(160).bool(message.logTruncated);
     }
     return writer;
   },
@@ -1363,6 +1489,46 @@ export const Job: MessageFns<Job> = {
             message.cancelRequested = reader.bool();
             continue;
           }
+          case 16: {
+            if (tag !== 129) {
+              break;
+            }
+
+            message.cpuSeconds = reader.double();
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.peakMemoryBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.usage = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.logBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.logTruncated = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1426,6 +1592,27 @@ export const Job: MessageFns<Job> = {
         : isSet(object.cancel_requested)
         ? globalThis.Boolean(object.cancel_requested)
         : false,
+      cpuSeconds: isSet(object.cpuSeconds)
+        ? globalThis.Number(object.cpuSeconds)
+        : isSet(object.cpu_seconds)
+        ? globalThis.Number(object.cpu_seconds)
+        : 0,
+      peakMemoryBytes: isSet(object.peakMemoryBytes)
+        ? globalThis.Number(object.peakMemoryBytes)
+        : isSet(object.peak_memory_bytes)
+        ? globalThis.Number(object.peak_memory_bytes)
+        : 0,
+      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+      logBytes: isSet(object.logBytes)
+        ? globalThis.Number(object.logBytes)
+        : isSet(object.log_bytes)
+        ? globalThis.Number(object.log_bytes)
+        : 0,
+      logTruncated: isSet(object.logTruncated)
+        ? globalThis.Boolean(object.logTruncated)
+        : isSet(object.log_truncated)
+        ? globalThis.Boolean(object.log_truncated)
+        : false,
     };
   },
 
@@ -1476,6 +1663,21 @@ export const Job: MessageFns<Job> = {
     if (message.cancelRequested !== false) {
       obj.cancelRequested = message.cancelRequested;
     }
+    if (message.cpuSeconds !== 0) {
+      obj.cpuSeconds = floatToJson(message.cpuSeconds);
+    }
+    if (message.peakMemoryBytes !== 0) {
+      obj.peakMemoryBytes = Math.round(message.peakMemoryBytes);
+    }
+    if (message.usage !== undefined) {
+      obj.usage = Usage.toJSON(message.usage);
+    }
+    if (message.logBytes !== 0) {
+      obj.logBytes = Math.round(message.logBytes);
+    }
+    if (message.logTruncated !== false) {
+      obj.logTruncated = message.logTruncated;
+    }
     return obj;
   },
 
@@ -1499,6 +1701,144 @@ export const Job: MessageFns<Job> = {
     message.finishedAtMs = object.finishedAtMs ?? 0;
     message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
     message.cancelRequested = object.cancelRequested ?? false;
+    message.cpuSeconds = object.cpuSeconds ?? 0;
+    message.peakMemoryBytes = object.peakMemoryBytes ?? 0;
+    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    message.logBytes = object.logBytes ?? 0;
+    message.logTruncated = object.logTruncated ?? false;
+    return message;
+  },
+};
+
+function createBaseUsage(): Usage {
+  return { cpuMillis: 0, memoryBytes: 0, cpuSeconds: 0, peakMemoryBytes: 0 };
+}
+
+export const Usage: MessageFns<Usage> = {
+  encode(message: Usage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cpuMillis !== 0) {
+      writer.uint32(8).int32(message.cpuMillis);
+    }
+    if (message.memoryBytes !== 0) {
+      writer.uint32(16).int64(message.memoryBytes);
+    }
+    if (message.cpuSeconds !== 0) {
+      writer.uint32(25).double(message.cpuSeconds);
+    }
+    if (message.peakMemoryBytes !== 0) {
+      writer.uint32(32).int64(message.peakMemoryBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Usage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cpuMillis = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.memoryBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.cpuSeconds = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.peakMemoryBytes = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Usage {
+    return {
+      cpuMillis: isSet(object.cpuMillis)
+        ? globalThis.Number(object.cpuMillis)
+        : isSet(object.cpu_millis)
+        ? globalThis.Number(object.cpu_millis)
+        : 0,
+      memoryBytes: isSet(object.memoryBytes)
+        ? globalThis.Number(object.memoryBytes)
+        : isSet(object.memory_bytes)
+        ? globalThis.Number(object.memory_bytes)
+        : 0,
+      cpuSeconds: isSet(object.cpuSeconds)
+        ? globalThis.Number(object.cpuSeconds)
+        : isSet(object.cpu_seconds)
+        ? globalThis.Number(object.cpu_seconds)
+        : 0,
+      peakMemoryBytes: isSet(object.peakMemoryBytes)
+        ? globalThis.Number(object.peakMemoryBytes)
+        : isSet(object.peak_memory_bytes)
+        ? globalThis.Number(object.peak_memory_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: Usage): unknown {
+    const obj: any = {};
+    if (message.cpuMillis !== 0) {
+      obj.cpuMillis = Math.round(message.cpuMillis);
+    }
+    if (message.memoryBytes !== 0) {
+      obj.memoryBytes = Math.round(message.memoryBytes);
+    }
+    if (message.cpuSeconds !== 0) {
+      obj.cpuSeconds = floatToJson(message.cpuSeconds);
+    }
+    if (message.peakMemoryBytes !== 0) {
+      obj.peakMemoryBytes = Math.round(message.peakMemoryBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Usage>, I>>(base?: I): Usage {
+    return Usage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Usage>, I>>(object: I): Usage {
+    const message = createBaseUsage();
+    message.cpuMillis = object.cpuMillis ?? 0;
+    message.memoryBytes = object.memoryBytes ?? 0;
+    message.cpuSeconds = object.cpuSeconds ?? 0;
+    message.peakMemoryBytes = object.peakMemoryBytes ?? 0;
     return message;
   },
 };
@@ -1591,6 +1931,10 @@ export const AttemptRef: MessageFns<AttemptRef> = {
     return message;
   },
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

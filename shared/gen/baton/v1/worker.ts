@@ -17,7 +17,7 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { AttemptRef, JobSpec, Resources } from "./types.js";
+import { AttemptRef, JobSpec, LogStream, logStreamFromJSON, logStreamToJSON, Resources, Usage } from "./types.js";
 
 export const protobufPackage = "baton.v1";
 
@@ -45,6 +45,8 @@ export interface Register {
   /** cgroup-v2, cgroup-v1, rlimit, none */
   limitsMechanism: string;
   version: string;
+  /** GPUs found (nvidia-smi), in index order */
+  gpuIds: string[];
 }
 
 export interface Register_LabelsEntry {
@@ -54,6 +56,7 @@ export interface Register_LabelsEntry {
 
 export interface Heartbeat {
   running: number;
+  /** real usage of all running jobs (cpu millicores now, memory MiB now) */
   used: Resources | undefined;
 }
 
@@ -67,10 +70,20 @@ export interface JobEvent {
   jobId: string;
   attempt: number;
   atMs: number;
-  kind: { $case: "started"; started: Started } | { $case: "finished"; finished: Finished } | {
-    $case: "rejected";
-    rejected: Rejected;
-  } | undefined;
+  kind:
+    | { $case: "started"; started: Started }
+    | { $case: "finished"; finished: Finished }
+    | { $case: "rejected"; rejected: Rejected }
+    | { $case: "log"; log: LogChunk }
+    | { $case: "usage"; usage: Usage }
+    | undefined;
+}
+
+/** Output of a running attempt; seq numbers the chunks of one attempt from 1, in order. */
+export interface LogChunk {
+  stream: LogStream;
+  data: Buffer;
+  seq: number;
 }
 
 export interface Started {
@@ -85,6 +98,8 @@ export interface Finished {
   reason: string;
   message: string;
   startedAtMs: number;
+  cpuSeconds: number;
+  peakMemoryBytes: number;
 }
 
 /** The worker could not take the assignment (no room, unknown executor); the job goes back to the queue. */
@@ -122,6 +137,16 @@ export interface Assignment {
     | undefined;
   /** resolved: the job's own or the cluster default */
   timeoutMs: number;
+  /**
+   * W3C trace context (traceparent, tracestate) of the job's trace: the worker's run span joins it
+   * and the child process gets TRACEPARENT.
+   */
+  traceContext: { [key: string]: string };
+}
+
+export interface Assignment_TraceContextEntry {
+  key: string;
+  value: string;
 }
 
 export interface CancelAttempts {
@@ -286,6 +311,7 @@ function createBaseRegister(): Register {
     running: [],
     limitsMechanism: "",
     version: "",
+    gpuIds: [],
   };
 }
 
@@ -314,6 +340,9 @@ export const Register: MessageFns<Register> = {
     }
     if (message.version !== "") {
       writer.uint32(66).string(message.version);
+    }
+    for (const v of message.gpuIds) {
+      writer.uint32(74).string(v!);
     }
     return writer;
   },
@@ -398,6 +427,14 @@ export const Register: MessageFns<Register> = {
             message.version = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.gpuIds.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -441,6 +478,11 @@ export const Register: MessageFns<Register> = {
         ? globalThis.String(object.limits_mechanism)
         : "",
       version: isSet(object.version) ? globalThis.String(object.version) : "",
+      gpuIds: globalThis.Array.isArray(object?.gpuIds)
+        ? object.gpuIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.gpu_ids)
+        ? object.gpu_ids.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -476,6 +518,9 @@ export const Register: MessageFns<Register> = {
     if (message.version !== "") {
       obj.version = message.version;
     }
+    if (message.gpuIds?.length) {
+      obj.gpuIds = message.gpuIds;
+    }
     return obj;
   },
 
@@ -502,6 +547,7 @@ export const Register: MessageFns<Register> = {
     message.running = object.running?.map((e) => AttemptRef.fromPartial(e)) || [];
     message.limitsMechanism = object.limitsMechanism ?? "";
     message.version = object.version ?? "";
+    message.gpuIds = object.gpuIds?.map((e) => e) || [];
     return message;
   },
 };
@@ -786,6 +832,12 @@ export const JobEvent: MessageFns<JobEvent> = {
       case "rejected":
         Rejected.encode(message.kind.rejected, writer.uint32(50).fork()).join();
         break;
+      case "log":
+        LogChunk.encode(message.kind.log, writer.uint32(58).fork()).join();
+        break;
+      case "usage":
+        Usage.encode(message.kind.usage, writer.uint32(66).fork()).join();
+        break;
     }
     return writer;
   },
@@ -851,6 +903,22 @@ export const JobEvent: MessageFns<JobEvent> = {
             message.kind = { $case: "rejected", rejected: Rejected.decode(reader, reader.uint32()) };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.kind = { $case: "log", log: LogChunk.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.kind = { $case: "usage", usage: Usage.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -882,6 +950,10 @@ export const JobEvent: MessageFns<JobEvent> = {
         ? { $case: "finished", finished: Finished.fromJSON(object.finished) }
         : isSet(object.rejected)
         ? { $case: "rejected", rejected: Rejected.fromJSON(object.rejected) }
+        : isSet(object.log)
+        ? { $case: "log", log: LogChunk.fromJSON(object.log) }
+        : isSet(object.usage)
+        ? { $case: "usage", usage: Usage.fromJSON(object.usage) }
         : undefined,
     };
   },
@@ -903,6 +975,10 @@ export const JobEvent: MessageFns<JobEvent> = {
       obj.finished = Finished.toJSON(message.kind.finished);
     } else if (message.kind?.$case === "rejected") {
       obj.rejected = Rejected.toJSON(message.kind.rejected);
+    } else if (message.kind?.$case === "log") {
+      obj.log = LogChunk.toJSON(message.kind.log);
+    } else if (message.kind?.$case === "usage") {
+      obj.usage = Usage.toJSON(message.kind.usage);
     }
     return obj;
   },
@@ -934,7 +1010,120 @@ export const JobEvent: MessageFns<JobEvent> = {
         }
         break;
       }
+      case "log": {
+        if (object.kind?.log !== undefined && object.kind?.log !== null) {
+          message.kind = { $case: "log", log: LogChunk.fromPartial(object.kind.log) };
+        }
+        break;
+      }
+      case "usage": {
+        if (object.kind?.usage !== undefined && object.kind?.usage !== null) {
+          message.kind = { $case: "usage", usage: Usage.fromPartial(object.kind.usage) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseLogChunk(): LogChunk {
+  return { stream: 0, data: Buffer.alloc(0), seq: 0 };
+}
+
+export const LogChunk: MessageFns<LogChunk> = {
+  encode(message: LogChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.stream !== 0) {
+      writer.uint32(8).int32(message.stream);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    if (message.seq !== 0) {
+      writer.uint32(24).int64(message.seq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.stream = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogChunk {
+    return {
+      stream: isSet(object.stream) ? logStreamFromJSON(object.stream) : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+    };
+  },
+
+  toJSON(message: LogChunk): unknown {
+    const obj: any = {};
+    if (message.stream !== 0) {
+      obj.stream = logStreamToJSON(message.stream);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LogChunk>, I>>(base?: I): LogChunk {
+    return LogChunk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogChunk>, I>>(object: I): LogChunk {
+    const message = createBaseLogChunk();
+    message.stream = object.stream ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    message.seq = object.seq ?? 0;
     return message;
   },
 };
@@ -1007,7 +1196,7 @@ export const Started: MessageFns<Started> = {
 };
 
 function createBaseFinished(): Finished {
-  return { exitCode: undefined, reason: "", message: "", startedAtMs: 0 };
+  return { exitCode: undefined, reason: "", message: "", startedAtMs: 0, cpuSeconds: 0, peakMemoryBytes: 0 };
 }
 
 export const Finished: MessageFns<Finished> = {
@@ -1023,6 +1212,12 @@ export const Finished: MessageFns<Finished> = {
     }
     if (message.startedAtMs !== 0) {
       writer.uint32(32).int64(message.startedAtMs);
+    }
+    if (message.cpuSeconds !== 0) {
+      writer.uint32(41).double(message.cpuSeconds);
+    }
+    if (message.peakMemoryBytes !== 0) {
+      writer.uint32(48).int64(message.peakMemoryBytes);
     }
     return writer;
   },
@@ -1072,6 +1267,22 @@ export const Finished: MessageFns<Finished> = {
             message.startedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.cpuSeconds = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.peakMemoryBytes = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1098,6 +1309,16 @@ export const Finished: MessageFns<Finished> = {
         : isSet(object.started_at_ms)
         ? globalThis.Number(object.started_at_ms)
         : 0,
+      cpuSeconds: isSet(object.cpuSeconds)
+        ? globalThis.Number(object.cpuSeconds)
+        : isSet(object.cpu_seconds)
+        ? globalThis.Number(object.cpu_seconds)
+        : 0,
+      peakMemoryBytes: isSet(object.peakMemoryBytes)
+        ? globalThis.Number(object.peakMemoryBytes)
+        : isSet(object.peak_memory_bytes)
+        ? globalThis.Number(object.peak_memory_bytes)
+        : 0,
     };
   },
 
@@ -1115,6 +1336,12 @@ export const Finished: MessageFns<Finished> = {
     if (message.startedAtMs !== 0) {
       obj.startedAtMs = Math.round(message.startedAtMs);
     }
+    if (message.cpuSeconds !== 0) {
+      obj.cpuSeconds = floatToJson(message.cpuSeconds);
+    }
+    if (message.peakMemoryBytes !== 0) {
+      obj.peakMemoryBytes = Math.round(message.peakMemoryBytes);
+    }
     return obj;
   },
 
@@ -1127,6 +1354,8 @@ export const Finished: MessageFns<Finished> = {
     message.reason = object.reason ?? "";
     message.message = object.message ?? "";
     message.startedAtMs = object.startedAtMs ?? 0;
+    message.cpuSeconds = object.cpuSeconds ?? 0;
+    message.peakMemoryBytes = object.peakMemoryBytes ?? 0;
     return message;
   },
 };
@@ -1578,7 +1807,7 @@ export const Assignments: MessageFns<Assignments> = {
 };
 
 function createBaseAssignment(): Assignment {
-  return { jobId: "", attempt: 0, spec: undefined, timeoutMs: 0 };
+  return { jobId: "", attempt: 0, spec: undefined, timeoutMs: 0, traceContext: {} };
 }
 
 export const Assignment: MessageFns<Assignment> = {
@@ -1595,6 +1824,9 @@ export const Assignment: MessageFns<Assignment> = {
     if (message.timeoutMs !== 0) {
       writer.uint32(32).int32(message.timeoutMs);
     }
+    globalThis.Object.entries(message.traceContext).forEach(([key, value]: [string, string]) => {
+      Assignment_TraceContextEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
     return writer;
   },
 
@@ -1643,6 +1875,17 @@ export const Assignment: MessageFns<Assignment> = {
             message.timeoutMs = reader.int32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = Assignment_TraceContextEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.traceContext[entry5.key] = entry5.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1669,6 +1912,33 @@ export const Assignment: MessageFns<Assignment> = {
         : isSet(object.timeout_ms)
         ? globalThis.Number(object.timeout_ms)
         : 0,
+      traceContext: isObject(object.traceContext)
+        ? (globalThis.Object.entries(object.traceContext) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.trace_context)
+        ? (globalThis.Object.entries(object.trace_context) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1686,6 +1956,15 @@ export const Assignment: MessageFns<Assignment> = {
     if (message.timeoutMs !== 0) {
       obj.timeoutMs = Math.round(message.timeoutMs);
     }
+    if (message.traceContext) {
+      const entries = globalThis.Object.entries(message.traceContext) as [string, string][];
+      if (entries.length > 0) {
+        obj.traceContext = {};
+        entries.forEach(([k, v]) => {
+          obj.traceContext[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -1698,6 +1977,100 @@ export const Assignment: MessageFns<Assignment> = {
     message.attempt = object.attempt ?? 0;
     message.spec = (object.spec !== undefined && object.spec !== null) ? JobSpec.fromPartial(object.spec) : undefined;
     message.timeoutMs = object.timeoutMs ?? 0;
+    message.traceContext = (globalThis.Object.entries(object.traceContext ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseAssignment_TraceContextEntry(): Assignment_TraceContextEntry {
+  return { key: "", value: "" };
+}
+
+export const Assignment_TraceContextEntry: MessageFns<Assignment_TraceContextEntry> = {
+  encode(message: Assignment_TraceContextEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Assignment_TraceContextEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAssignment_TraceContextEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Assignment_TraceContextEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Assignment_TraceContextEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Assignment_TraceContextEntry>, I>>(base?: I): Assignment_TraceContextEntry {
+    return Assignment_TraceContextEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Assignment_TraceContextEntry>, I>>(object: I): Assignment_TraceContextEntry {
+    const message = createBaseAssignment_TraceContextEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -1888,6 +2261,18 @@ export const WorkerServiceClient = makeGenericClientConstructor(
   service: typeof WorkerServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
