@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 
-.PHONY: dev test install generate check-generated typecheck unit bench clean
+.PHONY: dev test install tools generate check-generated typecheck unit bench clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -15,8 +15,14 @@ dev: install
 	node bin/baton.mjs dev
 
 ## The whole test suite against real Postgres, gRPC and processes.
-test: install check-generated typecheck
+test: install tools check-generated typecheck
 	node scripts/run-tests.mjs
+
+## Test tools outside npm: Debian's prometheus + promtool under .tools/ (not installed system-wide).
+tools: .tools/prometheus/usr/bin/prometheus
+
+.tools/prometheus/usr/bin/prometheus:
+	bash scripts/install-prometheus.sh
 
 ## Regenerate TypeScript from proto/ (generated code is never edited by hand).
 generate: install
