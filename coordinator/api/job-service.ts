@@ -7,6 +7,7 @@ import type { Job } from "../../shared/gen/baton/v1/types.js";
 import type { SchedJob } from "../../shared/scheduling/types.js";
 import { withTransaction } from "../db/pool.js";
 import { cancelJob } from "../sql/cancel-job.js";
+import { beginSubmit } from "../../shared/tracing/job-spans.js";
 import { insertJobs } from "../sql/insert-jobs.js";
 import { CHANNELS, notify, notifyIds } from "../sql/notify.js";
 import { getJob, listJobs } from "../sql/read-jobs.js";
@@ -44,7 +45,14 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
   return {
     submitJobs: unary(async (req) => {
       const rows = validateBatch(req.jobs, deps.defaults());
-      const ids = await insertJobs(pool, rows);
+      const spans = beginSubmit(rows);
+      if (spans) rows.forEach((r, i) => (r.traceContext = spans.carriers[i]));
+      let ids: string[] = [];
+      try {
+        ids = await insertJobs(pool, rows);
+      } finally {
+        spans?.end(ids);
+      }
       const now = Date.now();
       const jobs = rows.map((r, i) => ({
         id: ids[i]!,

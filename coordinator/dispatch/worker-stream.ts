@@ -2,6 +2,7 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { AttemptRef, JobSpec } from "../../shared/gen/baton/v1/types.js";
 import type { Assignment, CoordinatorMessage, WorkerMessage } from "../../shared/gen/baton/v1/worker.js";
+import { traceDispatch } from "../../shared/tracing/job-spans.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
 import type { ExecPayload, JsPayload } from "../sql/job-row.js";
 
@@ -43,7 +44,14 @@ export class WorkerStream {
         attempt: job.attempt,
         spec: toJobSpec(job),
         timeoutMs: job.timeout_ms > 0 ? job.timeout_ms : this.defaultTimeoutMs,
-        traceContext: {},
+        traceContext: traceDispatch({
+          id: job.id,
+          attempt: job.attempt,
+          workerId: this.workerId,
+          carrier: job.trace_context,
+          queuedSince: job.attempt === 1 ? new Date(job.created_at) : null,
+          assignedAt: job.assigned_at ? new Date(job.assigned_at) : null,
+        }),
       });
     }
     if (assignments.length > 0) this.send({ msg: { $case: "assignments", assignments: { assignments } } });

@@ -19,10 +19,14 @@ export interface AssignedJob {
   payload: ExecPayload | JsPayload;
   timeout_ms: number;
   max_attempts: number;
+  trace_context: Record<string, string> | null;
+  created_at: Date | string;
+  assigned_at: Date | string | null;
 }
 
 export const ASSIGNED_COLUMNS = `j.id, j.attempt, j.worker_id, j.name, j.queue, j.tenant, j.priority, j.cpu_millis,
-  j.memory_mb, j.gpus, j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts`;
+  j.memory_mb, j.gpus, j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts, j.trace_context, j.created_at,
+  j.assigned_at`;
 
 export interface PlacementResult {
   /** false: the term has moved on; nothing was written */
@@ -80,7 +84,8 @@ export async function writePlacements(
              FROM ok WHERE j.id = ok.id AND j.state = 'pending'
                AND j.cpu_millis = ok.j_cpu AND j.memory_mb = ok.j_mem AND j.gpus = ok.j_gpus
              RETURNING j.id::text AS id, j.attempt, j.worker_id, j.name, j.queue, j.tenant, j.priority, j.cpu_millis,
-                       j.memory_mb, j.gpus, j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts),
+                       j.memory_mb, j.gpus, j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts,
+                       j.trace_context, j.created_at, j.assigned_at),
      note AS (SELECT pg_notify('${CHANNELS.assign}', w) FROM unnest($3::text[]) AS w
               WHERE EXISTS (SELECT 1 FROM upd WHERE upd.worker_id = w)),
      changed AS (SELECT pg_notify('${CHANNELS.jobChanged}', string_agg(id::text, ','))
