@@ -9,18 +9,10 @@ import { BatonClient } from "../client/baton-client.js";
 import { freePort } from "../coordinator/db/embedded-postgres.js";
 import type { JobSpec } from "../shared/gen/baton/v1/types.js";
 import { JobState } from "../shared/gen/baton/v1/types.js";
+import { freshDatabase, type ContenderResult } from "./graphile-contender.js";
 
 const BIN = fileURLToPath(new URL("../bin/baton.mjs", import.meta.url));
 const TASKS = fileURLToPath(new URL("./tasks.mjs", import.meta.url));
-
-export interface ContenderResult {
-  contender: string;
-  scenario: string;
-  jobs: number;
-  jobs_per_sec: number;
-  p50_ms: number;
-  p99_ms: number;
-}
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
@@ -34,17 +26,6 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
-
-async function freshDatabase(serverUrl: string, name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
@@ -105,7 +86,9 @@ export async function runBaton(serverUrl: string, jobs: number, latencySamples: 
     // Latency on an idle cluster: one job at a time, submit → started.
     const latencies: number[] = [];
     const warmup = 20;
+    let measuredFrom = 0;
     for (let i = 0; i < latencySamples + warmup; i++) {
+      if (i === warmup) measuredFrom = Date.now();
       const t0 = Date.now();
       const [id] = await client.submitJobs([noop()]);
       for await (const j of client.watchJob(id!)) if (j.state === JobState.JOB_STATE_SUCCEEDED) break;
@@ -116,7 +99,7 @@ export async function runBaton(serverUrl: string, jobs: number, latencySamples: 
       contender: "baton",
       scenario: "latency",
       jobs: latencySamples,
-      jobs_per_sec: NaN,
+      jobs_per_sec: Math.round(latencySamples / ((Date.now() - measuredFrom) / 1000)),
       p50_ms: round(percentile(latencies, 50)),
       p99_ms: round(percentile(latencies, 99)),
     });

@@ -1,28 +1,20 @@
 import type { Placement } from "../../shared/scheduling/types.js";
 import type { Queryable } from "../db/pool.js";
-import type { ExecPayload, JsPayload } from "./job-row.js";
+import type { JobRow } from "./job-row.js";
 import { CHANNELS } from "./notify.js";
 
-export interface AssignedJob {
-  id: string;
-  attempt: number;
+/** A placement as written: what the worker needs to run the attempt, and its trace. */
+export type AssignedJob = Pick<
+  JobRow,
+  | "id" | "attempt" | "name" | "queue" | "tenant" | "priority" | "cpu_millis" | "memory_mb" | "gpus" | "labels"
+  | "executor" | "payload" | "timeout_ms" | "max_attempts"
+> & {
   worker_id: string;
-  name: string;
-  queue: string;
-  tenant: string;
-  priority: number;
-  cpu_millis: number;
-  memory_mb: number;
-  gpus: number;
-  labels: Record<string, string>;
-  executor: "exec" | "js";
-  payload: ExecPayload | JsPayload;
-  timeout_ms: number;
-  max_attempts: number;
   trace_context: Record<string, string> | null;
+  // Dates when read as rows, ISO strings when they come back through json_agg.
   created_at: Date | string;
   assigned_at: Date | string | null;
-}
+};
 
 export const ASSIGNED_COLUMNS = `j.id, j.attempt, j.worker_id, j.name, j.queue, j.tenant, j.priority, j.cpu_millis,
   j.memory_mb, j.gpus, j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts, j.trace_context, j.created_at,
