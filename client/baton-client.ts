@@ -2,7 +2,13 @@
 // gRPC clients, with failures turned into BatonClientError.
 import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { ClusterServiceClient, type ClusterStatus } from "../shared/gen/baton/v1/cluster.js";
-import { JobServiceClient, type ListJobsRequest, type ListJobsResponse, type SubmitJobsResponse } from "../shared/gen/baton/v1/jobs.js";
+import {
+  JobServiceClient,
+  type JobLogChunk,
+  type ListJobsRequest,
+  type ListJobsResponse,
+  type SubmitJobsResponse,
+} from "../shared/gen/baton/v1/jobs.js";
 import { JobState, type Job, type JobSpec } from "../shared/gen/baton/v1/types.js";
 import { toBatonClientError } from "./baton-client-error.js";
 
@@ -21,6 +27,13 @@ const TERMINAL = new Set<JobState>([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_S
 
 export function isTerminal(job: Job): boolean {
   return TERMINAL.has(job.state);
+}
+
+export interface GetJobLogsOptions {
+  /** keep streaming new output until the job (or the attempt asked for) is over */
+  follow?: boolean;
+  /** one attempt's output; 0 or absent: every attempt */
+  attempt?: number;
 }
 
 type Invoke<Res> = (
@@ -87,6 +100,25 @@ export class BatonClient {
         yield job;
         if (isTerminal(job)) return;
       }
+    } catch (e) {
+      throw toBatonClientError(e, this.address);
+    } finally {
+      call.cancel();
+    }
+  }
+
+  /**
+   * A job's output in order (attempt, then seq): stdout and stderr chunks as the worker captured
+   * them. Without follow it ends after what is stored now; breaking out cancels the call.
+   */
+  async *getJobLogs(id: string, opts: GetJobLogsOptions = {}): AsyncGenerator<JobLogChunk, void, undefined> {
+    const call: ClientReadableStream<JobLogChunk> = this.jobs.getJobLogs({
+      id,
+      follow: opts.follow ?? false,
+      attempt: opts.attempt ?? 0,
+    });
+    try {
+      for await (const chunk of call as AsyncIterable<JobLogChunk>) yield chunk;
     } catch (e) {
       throw toBatonClientError(e, this.address);
     } finally {

@@ -19,6 +19,8 @@ export function coordinatorCommand(): Command {
     .option("--default-timeout-ms <ms>", "timeout for jobs that set none, 0 = none (BATON_DEFAULT_TIMEOUT_MS)")
     .option("--default-max-attempts <n>", "attempts for jobs that set none (BATON_DEFAULT_MAX_ATTEMPTS, default 1)")
     .option("--pool-size <n>", "Postgres pool size (BATON_DB_POOL_SIZE, default 10)")
+    .option("--log-max-bytes-per-job <bytes>", "job output kept per job, the rest dropped (BATON_LOG_MAX_BYTES_PER_JOB, default 16777216)")
+    .option("--log-retention-hours <h>", "delete job output older than this, 0 = never (BATON_LOG_RETENTION_HOURS, default 168)")
     .action(async (raw: RawCoordinatorOptions) => {
       const opts = compileCoordinatorOptions(raw);
       const { startCoordinator } = await import("./main.js");

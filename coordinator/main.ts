@@ -46,6 +46,8 @@ export async function startCoordinator(
   let httpAddress = "";
 
   const changes = new JobChanges();
+  // Same shape as state changes (comma-separated job ids), on its own channel: output was stored.
+  const logsWritten = new JobChanges();
   const dispatcher = new Dispatcher(pool, {
     coordinatorId: opts.id,
     grpcAddress: () => grpcAddress,
@@ -53,6 +55,7 @@ export async function startCoordinator(
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
     leaseMs: opts.leaseMs,
     defaultTimeoutMs: opts.defaultTimeoutMs,
+    logMaxBytesPerJob: opts.logMaxBytesPerJob,
   });
 
   const elector = new Elector(opts.databaseUrl, opts.id, opts.electionIntervalMs);
@@ -62,6 +65,9 @@ export async function startCoordinator(
     tickMs: opts.schedulerTickMs,
     leaseMs: opts.leaseMs,
     reaperIntervalMs: opts.reaperIntervalMs,
+    defaultTimeoutMs: opts.defaultTimeoutMs,
+    timeoutGraceMs: opts.timeoutGraceMs,
+    logRetentionMs: opts.logRetentionMs,
     holdsStream: (w) => dispatcher.streams.has(w),
     deliver: (assigned) => dispatcher.deliver(assigned),
     failed: (err) => {
@@ -97,17 +103,21 @@ export async function startCoordinator(
         dispatcher.assignmentsWritten(payload.split(","));
         break;
       case CHANNELS.cancel: {
-        const c = JSON.parse(payload) as { workerId: string; jobId: string; attempt: number };
-        dispatcher.cancel(c.workerId, { jobId: c.jobId, attempt: c.attempt }, "cancelled");
+        const c = JSON.parse(payload) as { workerId: string; jobId: string; attempt: number; reason?: string };
+        dispatcher.cancel(c.workerId, { jobId: c.jobId, attempt: c.attempt }, c.reason ?? "cancelled");
         break;
       }
       case CHANNELS.jobChanged:
         changes.announce(payload);
         break;
+      case CHANNELS.jobLogs:
+        logsWritten.announce(payload);
+        break;
     }
   });
   listener.onReconnect = () => {
     changes.announceAll();
+    logsWritten.announceAll();
     dispatcher.assignmentsWritten([...dispatcher.streams.keys()]);
     leadership.wake();
   };
@@ -125,6 +135,7 @@ export async function startCoordinator(
     jobService({
       pool,
       changes,
+      logsWritten,
       defaults: () => ({ maxAttempts: opts.defaultMaxAttempts }),
       submitToLocalLeader: (jobs) => leadership.submitted(jobs),
       cancelAttempt: async (workerId, jobId, attempt) => {

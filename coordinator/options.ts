@@ -21,7 +21,13 @@ export interface CoordinatorOptions {
   strategy: Strategy;
   defaultTimeoutMs: number;
   defaultMaxAttempts: number;
+  /** how long past its timeout a running attempt may go unreported before the leader ends it */
+  timeoutGraceMs: number;
   poolSize: number;
+  /** output kept per job; bytes past it are dropped and the job is marked truncated */
+  logMaxBytesPerJob: number;
+  /** job output older than this is deleted by the leader; 0 keeps it forever */
+  logRetentionMs: number;
 }
 
 export interface RawCoordinatorOptions {
@@ -38,6 +44,8 @@ export interface RawCoordinatorOptions {
   defaultTimeoutMs?: string | number;
   defaultMaxAttempts?: string | number;
   poolSize?: string | number;
+  logMaxBytesPerJob?: string | number;
+  logRetentionHours?: string | number;
 }
 
 export class OptionError extends Error {
@@ -90,6 +98,9 @@ export function compileCoordinatorOptions(
     strategy,
     defaultTimeoutMs: int("--default-timeout-ms", raw.defaultTimeoutMs ?? env.BATON_DEFAULT_TIMEOUT_MS, 0, 0, 7 * 24 * 3600_000),
     defaultMaxAttempts: int("--default-max-attempts", raw.defaultMaxAttempts ?? env.BATON_DEFAULT_MAX_ATTEMPTS, 1, 1, 100),
+    timeoutGraceMs: 30_000,
     poolSize: int("--pool-size", raw.poolSize ?? env.BATON_DB_POOL_SIZE, 10, 2, 200),
+    logMaxBytesPerJob: int("--log-max-bytes-per-job", raw.logMaxBytesPerJob ?? env.BATON_LOG_MAX_BYTES_PER_JOB, 16 * 1024 * 1024, 0, 2 ** 40),
+    logRetentionMs: int("--log-retention-hours", raw.logRetentionHours ?? env.BATON_LOG_RETENTION_HOURS, 168, 0, 24 * 3650) * 3_600_000,
   };
 }

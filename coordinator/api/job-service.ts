@@ -13,12 +13,15 @@ import { CHANNELS, notify, notifyIds } from "../sql/notify.js";
 import { getJob, listJobs } from "../sql/read-jobs.js";
 import { InvalidArgumentError, NotFoundError, unary } from "./grpc-errors.js";
 import type { JobChanges } from "./job-changes.js";
+import { getJobLogs } from "./job-logs.js";
 import { toJob } from "./job-mapper.js";
 import { validateBatch, type SpecDefaults } from "./validate-job-spec.js";
 
 export interface JobServiceDeps {
   pool: pg.Pool;
   changes: JobChanges;
+  /** announcements of stored job output (baton_job_logs) */
+  logsWritten: JobChanges;
   defaults: () => SpecDefaults;
   /** hands new jobs to this coordinator's scheduler if it is the leader (placed at once, no notification) */
   submitToLocalLeader: (jobs: SchedJob[]) => boolean;
@@ -104,9 +107,7 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
       return load(id);
     }),
 
-    getJobLogs: (call) => {
-      call.destroy(Object.assign(new Error("GetJobLogs is not implemented yet"), { code: status.UNIMPLEMENTED }));
-    },
+    getJobLogs: getJobLogs({ pool, logsWritten: deps.logsWritten, changes: deps.changes, parseId }),
 
     watchJob: (call: ServerWritableStream<WatchJobRequest, Job>) => {
       let last = "";

@@ -1,9 +1,13 @@
 // Job events from every stream this coordinator holds are written in batches: one transaction for
 // everything that arrived while the previous write was in flight. Workers get their acks after the
 // commit, so a coordinator that dies mid-write loses nothing (the worker resends).
+// Output chunks and usage samples ride the same flush: logs first (so that a follower who sees the
+// job end has its last output stored already), then usage, then starts and ends.
 import type pg from "pg";
 import type { JobEvents } from "../../shared/gen/baton/v1/worker.js";
 import { recordFinished, recordStarted, type FinishedEvent, type StartedEvent } from "../sql/record-events.js";
+import { recordLogChunks, type LogChunkEvent } from "../sql/record-logs.js";
+import { recordUsage, type UsageSample } from "../sql/record-usage.js";
 import type { WorkerStream } from "./worker-stream.js";
 
 export interface EventSinkHooks {
@@ -13,9 +17,23 @@ export interface EventSinkHooks {
   cancelAgain(workerStream: WorkerStream, jobId: string, attempt: number): void;
 }
 
+export interface EventSinkLimits {
+  /** output kept per job (the database enforces it; this side drops chunks of jobs known to be full) */
+  logMaxBytesPerJob: number;
+}
+
+/** Output written per statement: a flush of a chatty cluster is split into statements of this size. */
+const LOG_BYTES_PER_STATEMENT = 4 * 1024 * 1024;
+/** How many full jobs are remembered; past that the set starts over (the database still enforces the cap). */
+const FULL_JOBS_REMEMBERED = 10_000;
+
 export class EventSink {
   private started: { ev: StartedEvent; stream: WorkerStream }[] = [];
   private finished: FinishedEvent[] = [];
+  private logs: LogChunkEvent[] = [];
+  private usage: UsageSample[] = [];
+  /** jobs whose output reached the cap: their chunks are acknowledged and dropped here */
+  private fullJobs = new Set<string>();
   private acks = new Map<WorkerStream, number>();
   private flushing: Promise<void> | undefined;
   private scheduled = false;
@@ -24,6 +42,7 @@ export class EventSink {
   constructor(
     private readonly pool: pg.Pool,
     private readonly hooks: EventSinkHooks,
+    private readonly limits: EventSinkLimits = { logMaxBytesPerJob: 16 * 1024 * 1024 },
   ) {}
 
   add(stream: WorkerStream, batch: JobEvents): void {
@@ -43,6 +62,8 @@ export class EventSink {
             exitCode: f.exitCode ?? null,
             reason: f.reason || "exited",
             message: f.message,
+            cpuSeconds: f.cpuSeconds,
+            peakMemoryBytes: f.peakMemoryBytes,
           });
           break;
         }
@@ -58,6 +79,24 @@ export class EventSink {
             message: ev.kind.rejected.message,
           });
           break;
+        case "log": {
+          const l = ev.kind.log;
+          if (this.fullJobs.has(ev.jobId) || l.data.length === 0) break;
+          this.logs.push({ jobId: ev.jobId, attempt: ev.attempt, seq: l.seq, stream: l.stream, atMs: ev.atMs, data: l.data });
+          break;
+        }
+        case "usage": {
+          const u = ev.kind.usage;
+          this.usage.push({
+            jobId: ev.jobId,
+            attempt: ev.attempt,
+            cpuMillis: u.cpuMillis,
+            memoryBytes: u.memoryBytes,
+            cpuSeconds: u.cpuSeconds,
+            peakMemoryBytes: u.peakMemoryBytes,
+          });
+          break;
+        }
         case undefined:
           break;
       }
@@ -68,7 +107,7 @@ export class EventSink {
 
   /** Writes whatever is buffered; resolves when the buffer was written. */
   async drain(): Promise<void> {
-    while (this.flushing || this.started.length || this.finished.length || this.acks.size) {
+    while (this.flushing || this.pending()) {
       if (this.flushing) await this.flushing;
       else await (this.flushing = this.flush().finally(() => (this.flushing = undefined)));
     }
@@ -88,20 +127,42 @@ export class EventSink {
         .catch(() => new Promise<void>((r) => setTimeout(r, 200))) // keep the buffer; try again
         .finally(() => {
           this.flushing = undefined;
-          if (this.started.length || this.finished.length || this.acks.size) this.kick();
+          if (this.pending()) this.kick();
         });
     });
+  }
+
+  private pending(): boolean {
+    return this.started.length > 0 || this.finished.length > 0 || this.logs.length > 0 || this.usage.length > 0 || this.acks.size > 0;
   }
 
   private async flush(): Promise<void> {
     const started = this.started;
     const finished = this.finished;
+    const logs = this.logs;
+    const usage = this.usage;
     const acks = this.acks;
     this.started = [];
     this.finished = [];
+    this.logs = [];
+    this.usage = [];
     this.acks = new Map();
     let result: { started: Awaited<ReturnType<typeof recordStarted>>; finished: { id: string; state: string }[] };
+    let logsWritten = 0;
     try {
+      // Statements that touch the same job rows run one after the other, never side by side (no
+      // lock-order deadlocks between them).
+      for (let i = 0; i < logs.length; ) {
+        let bytes = 0;
+        let j = i;
+        while (j < logs.length && (j === i || bytes + logs[j]!.data.length <= LOG_BYTES_PER_STATEMENT)) bytes += logs[j++]!.data.length;
+        const r = await recordLogChunks(this.pool, logs.slice(i, j), this.limits.logMaxBytesPerJob);
+        logsWritten = j;
+        if (this.fullJobs.size + r.full.length > FULL_JOBS_REMEMBERED) this.fullJobs.clear();
+        for (const id of r.full) this.fullJobs.add(id);
+        i = j;
+      }
+      await recordUsage(this.pool, usage);
       // A start reported in the same batch as its end is carried by the end (finished has
       // started_at_ms), so the two statements touch different jobs and can run side by side.
       const ended = new Set(finished.map((f) => `${f.jobId}:${f.attempt}`));
@@ -112,6 +173,8 @@ export class EventSink {
       // Put everything back in front of what arrived meanwhile.
       this.started = started.concat(this.started);
       this.finished = finished.concat(this.finished);
+      this.logs = logs.slice(logsWritten).concat(this.logs);
+      this.usage = usage.concat(this.usage);
       for (const [stream, seq] of acks) this.acks.set(stream, Math.max(seq, this.acks.get(stream) ?? 0));
       throw err;
     }

@@ -17,6 +17,7 @@ export interface DispatchOptions {
   heartbeatIntervalMs: number;
   leaseMs: number;
   defaultTimeoutMs: number;
+  logMaxBytesPerJob: number;
 }
 
 export class Dispatcher {
@@ -25,6 +26,8 @@ export class Dispatcher {
   private livenessTimer: NodeJS.Timeout | undefined;
   private assignQueue = new Set<string>();
   private assignScheduled = false;
+  /** real usage from each stream's latest heartbeat, written with the next liveness write */
+  private readonly used = new WeakMap<WorkerStream, { cpuMillis: number; memoryMb: number }>();
   /** set by the coordinator: work may be placeable now (the leader wakes its scheduler) */
   wakeScheduler: () => void = () => {};
 
@@ -35,7 +38,7 @@ export class Dispatcher {
     this.events = new EventSink(pool, {
       capacityFreed: () => this.wakeScheduler(),
       cancelAgain: (stream, jobId, attempt) => stream.sendCancel([{ jobId, attempt }], "cancelled"),
-    });
+    }, { logMaxBytesPerJob: opts.logMaxBytesPerJob });
   }
 
   start(): void {
@@ -45,7 +48,10 @@ export class Dispatcher {
       await touchLiveness(
         this.pool,
         { id: this.opts.coordinatorId, grpcAddress: this.opts.grpcAddress(), httpAddress: this.opts.httpAddress() },
-        heard.map((s) => s.workerId),
+        heard.map((s) => {
+          const used = this.used.get(s);
+          return { id: s.workerId, usedCpuMillis: used?.cpuMillis ?? 0, usedMemoryMb: used?.memoryMb ?? 0 };
+        }),
       ).catch(() => {
         for (const s of heard) s.heard = true;
       });
@@ -114,8 +120,11 @@ export class Dispatcher {
       }
       stream.heard = true;
       switch (msg.msg?.$case) {
-        case "heartbeat":
+        case "heartbeat": {
+          const used = msg.msg.heartbeat.used;
+          this.used.set(stream, { cpuMillis: used?.cpuMillis ?? 0, memoryMb: used?.memoryMb ?? 0 });
           break;
+        }
         case "events":
           this.events.add(stream, msg.msg.events);
           break;
@@ -177,6 +186,7 @@ export class Dispatcher {
       labels: reg.labels,
       limitsMechanism: reg.limitsMechanism || "none",
       coordinatorId: this.opts.coordinatorId,
+      gpuIds: reg.gpuIds,
     });
     const stream = new WorkerStream(reg.workerId, reg.name, call, this.opts.defaultTimeoutMs);
     this.streams.get(reg.workerId)?.close(); // a newer stream from the same worker replaces the old one

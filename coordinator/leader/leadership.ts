@@ -2,6 +2,7 @@
 import type pg from "pg";
 import type { SchedJob, Strategy } from "../../shared/scheduling/types.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
+import { LogRetention } from "./log-retention.js";
 import { PlanApplier } from "./plan-applier.js";
 import { Reaper } from "./reaper.js";
 import { SchedulerLoop } from "./scheduler-loop.js";
@@ -12,6 +13,11 @@ export interface LeadershipOptions {
   tickMs: number;
   leaseMs: number;
   reaperIntervalMs: number;
+  /** timeout of jobs that set none (0 = none), and how long past it the leader waits for the worker */
+  defaultTimeoutMs: number;
+  timeoutGraceMs: number;
+  /** job output older than this is deleted; 0 keeps it forever */
+  logRetentionMs: number;
   holdsStream: (workerId: string) => boolean;
   deliver: (assigned: AssignedJob[]) => void;
   /** a leader-only write failed: fenced, or the database is gone; give up leadership */
@@ -22,6 +28,7 @@ export interface LeadershipOptions {
 export class Leadership {
   private scheduler: SchedulerLoop | undefined;
   private reaper: Reaper | undefined;
+  private logRetention: LogRetention | undefined;
   private term: number | undefined;
 
   constructor(
@@ -48,21 +55,34 @@ export class Leadership {
       term,
       leaseMs: this.opts.leaseMs,
       intervalMs: this.opts.reaperIntervalMs,
+      defaultTimeoutMs: this.opts.defaultTimeoutMs,
+      timeoutGraceMs: this.opts.timeoutGraceMs,
       requeued: () => this.wake(),
       onError: this.opts.failed,
       log: this.opts.log,
     });
+    if (this.opts.logRetentionMs > 0) {
+      this.logRetention = new LogRetention(this.pool, {
+        retentionMs: this.opts.logRetentionMs,
+        intervalMs: Math.min(3_600_000, Math.max(10_000, Math.floor(this.opts.logRetentionMs / 100))),
+        batchSize: 5000,
+        log: this.opts.log,
+      });
+    }
     this.scheduler.start();
     this.reaper.start();
+    this.logRetention?.start();
   }
 
   async revoke(): Promise<void> {
     const scheduler = this.scheduler;
     const reaper = this.reaper;
+    const logRetention = this.logRetention;
     this.scheduler = undefined;
     this.reaper = undefined;
+    this.logRetention = undefined;
     this.term = undefined;
-    await Promise.all([scheduler?.stop(), reaper?.stop()]);
+    await Promise.all([scheduler?.stop(), reaper?.stop(), logRetention?.stop()]);
   }
 
   wake(): void {

@@ -1,14 +1,20 @@
-// Leader-only: finds workers whose lease ran out and puts the attempts they held back in the queue.
+// Leader-only: finds workers whose lease ran out and puts the attempts they held back in the queue,
+// and ends attempts that ran past their timeout while their worker stayed silent about them.
 import type pg from "pg";
 import { withTransaction } from "../db/pool.js";
 import { CHANNELS, notifyIds } from "../sql/notify.js";
 import { reapLostWorkers } from "../sql/reap-lost-workers.js";
+import { reapTimedOut } from "../sql/reap-timed-out.js";
 import { assertTerm } from "../sql/term.js";
 
 export interface ReaperOptions {
   term: number;
   leaseMs: number;
   intervalMs: number;
+  /** timeout of jobs that set none (0 = none) */
+  defaultTimeoutMs: number;
+  /** how long past its timeout a running attempt may go unreported before the leader ends it */
+  timeoutGraceMs: number;
   requeued: () => void;
   onError: (err: Error) => void;
   log: (line: string) => void;
@@ -42,14 +48,18 @@ export class Reaper {
       const result = await withTransaction(this.pool, async (tx) => {
         await assertTerm(tx, this.opts.term);
         const r = await reapLostWorkers(tx, this.opts.leaseMs);
-        await notifyIds(tx, CHANNELS.jobChanged, r.requeued.map((j) => j.id));
-        return r;
+        const timedOut = await reapTimedOut(tx, this.opts.defaultTimeoutMs, this.opts.timeoutGraceMs);
+        await notifyIds(tx, CHANNELS.jobChanged, [...r.requeued, ...timedOut].map((j) => j.id));
+        return { ...r, timedOut };
       });
+      for (const t of result.timedOut) {
+        this.opts.log(`job ${t.id} attempt ${t.attempt} ran past its timeout on silent worker ${t.workerId}: ${t.state}`);
+      }
       for (const w of result.lostWorkers) this.opts.log(`worker ${w} lost (no heartbeat for ${this.opts.leaseMs} ms)`);
       if (result.requeued.length > 0) {
         this.opts.log(`re-queued ${result.requeued.filter((j) => j.state === "pending").length} attempt(s) of lost workers`);
-        this.opts.requeued();
       }
+      if (result.requeued.length > 0 || result.timedOut.length > 0) this.opts.requeued();
     } catch (err) {
       this.opts.onError(err as Error);
     }

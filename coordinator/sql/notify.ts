@@ -10,6 +10,8 @@ export const CHANNELS = {
   cancel: "baton_cancel",
   /** comma-separated job ids whose state changed: WatchJob streams re-read them */
   jobChanged: "baton_job_changed",
+  /** comma-separated job ids whose output grew: GetJobLogs streams that follow them read on */
+  jobLogs: "baton_job_logs",
 } as const;
 
 const MAX_PAYLOAD = 7900; // Postgres refuses NOTIFY payloads of 8000 bytes or more

@@ -27,6 +27,9 @@ export interface FinishedEvent {
   exitCode: number | null;
   reason: string;
   message: string;
+  /** CPU time and peak memory of the attempt's process tree; 0 or absent when unknown */
+  cpuSeconds?: number;
+  peakMemoryBytes?: number;
 }
 
 /** assigned → running, for the current attempt only; returns the jobs whose cancel was requested. */
@@ -62,12 +65,12 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
   const { rows } = await db.query<{ id: string; state: string }>(
     `WITH e AS (
        SELECT DISTINCT ON (id, attempt) * FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::float8[], $5::int[],
-                                                        $6::text[], $7::text[], $8::text[])
-         AS e(id, attempt, at_ms, started_ms, exit_code, reason, message, worker_id)
+                                                        $6::text[], $7::text[], $8::text[], $9::float8[], $10::int8[])
+         AS e(id, attempt, at_ms, started_ms, exit_code, reason, message, worker_id, cpu_seconds, peak_memory_bytes)
      ),
      cur AS (
        SELECT j.id, e.attempt, e.at_ms, e.started_ms, e.exit_code, e.reason, e.message, j.worker_id, j.assigned_at,
-              j.started_at,
+              j.started_at, e.cpu_seconds, e.peak_memory_bytes,
               CASE WHEN e.reason = 'exited' AND e.exit_code = 0 THEN 'succeeded'
                    WHEN e.reason = 'cancelled' OR j.cancel_requested THEN 'cancelled'
                    WHEN e.reason IN ('rejected', 'worker_lost') AND j.attempt < j.max_attempts + ${REQUEUE_ALLOWANCE} THEN 'pending'
@@ -79,22 +82,29 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
      -- History: the attempts that are superseded now (the job goes back to the queue), and reports
      -- that arrive for an attempt that is no longer current. A latest attempt stays on the job row.
      hist AS (
-       INSERT INTO job_attempts (job_id, attempt, worker_id, assigned_at, started_at, finished_at, exit_code, reason, message)
+       INSERT INTO job_attempts (job_id, attempt, worker_id, assigned_at, started_at, finished_at, exit_code, reason, message,
+                                 cpu_seconds, peak_memory_bytes)
        SELECT id, attempt, worker_id, coalesce(assigned_at, to_timestamp(at_ms / 1000.0)),
               coalesce(started_at, CASE WHEN started_ms > 0 THEN to_timestamp(started_ms / 1000.0) END),
-              to_timestamp(at_ms / 1000.0), exit_code, reason, message
+              to_timestamp(at_ms / 1000.0), exit_code, reason, message,
+              nullif(cpu_seconds, 0), nullif(peak_memory_bytes, 0)
        FROM cur WHERE state = 'pending'
        UNION ALL
        SELECT e.id, e.attempt, e.worker_id, to_timestamp(coalesce(nullif(e.started_ms, 0), e.at_ms) / 1000.0),
               CASE WHEN e.started_ms > 0 THEN to_timestamp(e.started_ms / 1000.0) END,
-              to_timestamp(e.at_ms / 1000.0), e.exit_code, e.reason, e.message
+              to_timestamp(e.at_ms / 1000.0), e.exit_code, e.reason, e.message,
+              nullif(e.cpu_seconds, 0), nullif(e.peak_memory_bytes, 0)
        FROM e JOIN jobs j ON j.id = e.id WHERE e.attempt < j.attempt
        ON CONFLICT (job_id, attempt) DO NOTHING
      ),
      upd AS (
        UPDATE jobs j SET state = n.state, exit_code = n.exit_code, reason = n.reason, message = n.message,
               started_at = coalesce(j.started_at, CASE WHEN n.started_ms > 0 THEN to_timestamp(n.started_ms / 1000.0) END),
-              finished_at = CASE WHEN n.state = 'pending' THEN NULL ELSE to_timestamp(n.at_ms / 1000.0) END
+              finished_at = CASE WHEN n.state = 'pending' THEN NULL ELSE to_timestamp(n.at_ms / 1000.0) END,
+              -- a superseded attempt's usage lives in its history row; the job row shows the latest attempt's
+              cpu_seconds = CASE WHEN n.state = 'pending' THEN NULL ELSE nullif(n.cpu_seconds, 0) END,
+              peak_memory_bytes = CASE WHEN n.state = 'pending' THEN NULL ELSE nullif(n.peak_memory_bytes, 0) END,
+              usage = NULL
        FROM cur n WHERE j.id = n.id
        RETURNING j.id, j.state
      ),
@@ -109,6 +119,8 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
       events.map((e) => e.reason),
       events.map((e) => e.message),
       events.map((e) => e.workerId),
+      events.map((e) => e.cpuSeconds ?? 0),
+      events.map((e) => Math.round(e.peakMemoryBytes ?? 0)),
     ],
   );
   return rows;
