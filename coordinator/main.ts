@@ -20,6 +20,7 @@ import { Dispatcher } from "./dispatch/worker-service.js";
 import { startHttpServer } from "./http/http-server.js";
 import { Elector } from "./leader/elector.js";
 import { Leadership } from "./leader/leadership.js";
+import { CoordinatorMetrics } from "./metrics/coordinator-metrics.js";
 import type { CoordinatorOptions } from "./options.js";
 import { CHANNELS, notify } from "./sql/notify.js";
 import { FencedError } from "./sql/term.js";
@@ -42,6 +43,7 @@ export async function startCoordinator(
   const applied = await migrate(opts.databaseUrl);
   if (applied.length > 0) log(`applied migrations ${applied.join(", ")}`);
   const pool: pg.Pool = createPool(opts.databaseUrl, opts.poolSize);
+  const metrics = new CoordinatorMetrics(pool, { isLeader: () => leadership.activeTerm !== undefined, streams: () => dispatcher.streams.size });
   let grpcAddress = opts.advertiseAddress;
   let httpAddress = "";
 
@@ -50,6 +52,7 @@ export async function startCoordinator(
   const logsWritten = new JobChanges();
   const dispatcher = new Dispatcher(pool, {
     coordinatorId: opts.id,
+    metrics,
     grpcAddress: () => grpcAddress,
     httpAddress: () => httpAddress,
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
@@ -61,6 +64,7 @@ export async function startCoordinator(
   const elector = new Elector(opts.databaseUrl, opts.id, opts.electionIntervalMs);
   const leadership: Leadership = new Leadership(pool, {
     strategy: opts.strategy,
+    metrics,
     batchSize: opts.schedulerBatchSize,
     tickMs: opts.schedulerTickMs,
     leaseMs: opts.leaseMs,
@@ -134,6 +138,7 @@ export async function startCoordinator(
     JobServiceService,
     jobService({
       pool,
+      metrics,
       changes,
       logsWritten,
       defaults: () => ({ maxAttempts: opts.defaultMaxAttempts }),
@@ -162,6 +167,7 @@ export async function startCoordinator(
   if (opts.grpcPort === 0) grpcAddress = grpcAddress.replace(/:0$/, `:${grpcPort}`);
 
   const httpServer: http.Server = await startHttpServer(opts.host, opts.httpPort, {
+    metrics: () => metrics.exposition(),
     ready: async () => {
       await pool.query("SELECT 1");
       return true;

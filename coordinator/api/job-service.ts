@@ -5,6 +5,7 @@ import { isJobStateName, jobStateFromWire, TERMINAL_STATES } from "../../shared/
 import type { JobServiceServer, WatchJobRequest } from "../../shared/gen/baton/v1/jobs.js";
 import type { Job } from "../../shared/gen/baton/v1/types.js";
 import type { SchedJob } from "../../shared/scheduling/types.js";
+import type { SubmitMetrics } from "../metrics/coordinator-metrics.js";
 import { withTransaction } from "../db/pool.js";
 import { cancelJob } from "../sql/cancel-job.js";
 import { beginSubmit } from "../../shared/tracing/job-spans.js";
@@ -20,6 +21,7 @@ import { validateBatch, type SpecDefaults } from "./validate-job-spec.js";
 export interface JobServiceDeps {
   pool: pg.Pool;
   changes: JobChanges;
+  metrics?: SubmitMetrics;
   /** announcements of stored job output (baton_job_logs) */
   logsWritten: JobChanges;
   defaults: () => SpecDefaults;
@@ -56,6 +58,7 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
       } finally {
         spans?.end(ids);
       }
+      deps.metrics?.submitted(rows);
       const now = Date.now();
       const jobs = rows.map((r, i) => ({
         id: ids[i]!,

@@ -15,6 +15,8 @@ export interface EventSinkHooks {
   capacityFreed(): void;
   /** a job that started has a cancel pending: tell its worker again */
   cancelAgain(workerStream: WorkerStream, jobId: string, attempt: number): void;
+  /** a write committed: what it carried and changed (metrics; memory only) */
+  recorded?(started: StartedEvent[], finished: FinishedEvent[], result: { started: { changed: string[] }; finished: { id: string; state: string }[] }): void;
 }
 
 export interface EventSinkLimits {
@@ -179,6 +181,7 @@ export class EventSink {
       throw err;
     }
     for (const [stream, seq] of acks) stream.send({ msg: { $case: "ack", ack: { seq } } });
+    this.hooks.recorded?.(started.map((x) => x.ev), finished, result);
     if (finished.length > 0) this.hooks.capacityFreed();
     if (result.started.cancelRequested.length > 0) {
       const byJob = new Map(started.map((x) => [`${x.ev.jobId}:${x.ev.attempt}`, x.stream]));

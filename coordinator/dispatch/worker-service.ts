@@ -7,6 +7,7 @@ import type { AttemptRef } from "../../shared/gen/baton/v1/types.js";
 import type { CoordinatorMessage, Register, WorkerMessage, WorkerServiceServer } from "../../shared/gen/baton/v1/worker.js";
 import { loadAssignedJobs, type AssignedJob } from "../sql/apply-plan.js";
 import { detachWorker, touchLiveness, upsertWorker } from "../sql/workers.js";
+import type { DispatchMetrics } from "../metrics/coordinator-metrics.js";
 import { EventSink } from "./event-sink.js";
 import { WorkerStream } from "./worker-stream.js";
 
@@ -17,6 +18,7 @@ export interface DispatchOptions {
   heartbeatIntervalMs: number;
   leaseMs: number;
   defaultTimeoutMs: number;
+  metrics?: DispatchMetrics;
   logMaxBytesPerJob: number;
 }
 
@@ -38,6 +40,7 @@ export class Dispatcher {
     this.events = new EventSink(pool, {
       capacityFreed: () => this.wakeScheduler(),
       cancelAgain: (stream, jobId, attempt) => stream.sendCancel([{ jobId, attempt }], "cancelled"),
+      recorded: (started, finished, result) => this.opts.metrics?.eventsRecorded(started, finished, result),
     }, { logMaxBytesPerJob: opts.logMaxBytesPerJob });
   }
 
@@ -73,6 +76,7 @@ export class Dispatcher {
 
   /** Placements written by the leader: sends those whose workers this coordinator holds. */
   deliver(jobs: readonly AssignedJob[]): void {
+    this.opts.metrics?.assigned(jobs.filter((j) => this.streams.has(j.worker_id)));
     const byWorker = new Map<string, AssignedJob[]>();
     for (const job of jobs) {
       const list = byWorker.get(job.worker_id);
@@ -119,6 +123,7 @@ export class Dispatcher {
         return;
       }
       stream.heard = true;
+      if (msg.msg?.$case === "heartbeat") this.opts.metrics?.heartbeat();
       switch (msg.msg?.$case) {
         case "heartbeat": {
           const used = msg.msg.heartbeat.used;
@@ -191,6 +196,7 @@ export class Dispatcher {
     const stream = new WorkerStream(reg.workerId, reg.name, call, this.opts.defaultTimeoutMs);
     this.streams.get(reg.workerId)?.close(); // a newer stream from the same worker replaces the old one
     this.streams.set(reg.workerId, stream);
+    this.opts.metrics?.streamRegistered();
     stream.send({
       msg: {
         $case: "registered",

@@ -4,6 +4,7 @@ import http from "node:http";
 
 export interface HttpRoutes {
   ready: () => Promise<boolean>;
+  metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
 export async function startHttpServer(host: string, port: number, routes: HttpRoutes): Promise<http.Server> {
@@ -16,6 +17,8 @@ export async function startHttpServer(host: string, port: number, routes: HttpRo
         (ok) => res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ready\n" : "not ready\n"),
         () => res.writeHead(503, { "content-type": "text/plain" }).end("not ready\n"),
       );
+    } else if (path === "/metrics" && routes.metrics) {
+      routes.metrics().then((m) => res.writeHead(200, { "content-type": m.contentType }).end(m.body), (e: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${e.message}\n`));
     } else {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
     }

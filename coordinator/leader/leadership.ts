@@ -2,6 +2,7 @@
 import type pg from "pg";
 import type { SchedJob, Strategy } from "../../shared/scheduling/types.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
+import type { LeadershipMetrics } from "../metrics/coordinator-metrics.js";
 import { LogRetention } from "./log-retention.js";
 import { PlanApplier } from "./plan-applier.js";
 import { Reaper } from "./reaper.js";
@@ -13,6 +14,7 @@ export interface LeadershipOptions {
   tickMs: number;
   leaseMs: number;
   reaperIntervalMs: number;
+  metrics?: LeadershipMetrics;
   /** timeout of jobs that set none (0 = none), and how long past it the leader waits for the worker */
   defaultTimeoutMs: number;
   timeoutGraceMs: number;
@@ -42,6 +44,7 @@ export class Leadership {
 
   establish(term: number): void {
     this.term = term;
+    this.opts.metrics?.leadership(term);
     const applier = new PlanApplier(this.pool, this.opts.holdsStream);
     this.scheduler = new SchedulerLoop(this.pool, applier, {
       term,
@@ -49,6 +52,7 @@ export class Leadership {
       batchSize: this.opts.batchSize,
       tickMs: this.opts.tickMs,
       deliver: this.opts.deliver,
+      metrics: this.opts.metrics,
       onError: this.opts.failed,
     });
     this.reaper = new Reaper(this.pool, {
@@ -82,6 +86,7 @@ export class Leadership {
     this.reaper = undefined;
     this.logRetention = undefined;
     this.term = undefined;
+    this.opts.metrics?.leadership(undefined);
     await Promise.all([scheduler?.stop(), reaper?.stop(), logRetention?.stop()]);
   }
 

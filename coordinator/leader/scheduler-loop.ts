@@ -5,6 +5,7 @@ import { schedule } from "../../shared/scheduling/schedule.js";
 import type { Plan, SchedJob, SchedWorker, Strategy } from "../../shared/scheduling/types.js";
 import { loadSnapshot } from "../sql/load-snapshot.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
+import type { SchedulerMetrics } from "../metrics/coordinator-metrics.js";
 import type { PlanApplier, PlanToApply } from "./plan-applier.js";
 
 export interface SchedulerLoopOptions {
@@ -16,6 +17,7 @@ export interface SchedulerLoopOptions {
   deliver: (assigned: AssignedJob[]) => void;
   /** the plan was fenced off or the database failed */
   onError: (err: Error) => void;
+  metrics?: SchedulerMetrics;
 }
 
 export class SchedulerLoop {
@@ -72,7 +74,9 @@ export class SchedulerLoop {
     do {
       this.again = false;
       try {
+        const t0 = performance.now();
         if (await step()) this.again = true;
+        this.opts.metrics?.passDone((performance.now() - t0) / 1000);
       } catch (err) {
         this.opts.onError(err as Error);
         return;
@@ -119,6 +123,7 @@ export class SchedulerLoop {
       return { ...p, cpuMillis: j.cpuMillis, memoryMb: j.memoryMb, gpus: j.gpus };
     });
     const applied = await this.applier.apply(this.opts.term, { placements, unschedulable });
+    this.opts.metrics?.planApplied(placements.length, applied.assigned, (id) => byId.get(id)?.createdAtMs);
     this.opts.deliver(applied.assigned);
     // Keep the cached view conservative: count what was just placed as allocated.
     const workers = new Map(this.workers.map((w) => [w.id, w]));
