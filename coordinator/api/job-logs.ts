@@ -80,7 +80,8 @@ export function getJobLogs(deps: JobLogsDeps) {
       },
       (err: unknown) => {
         for (const u of unsubscribe) u();
-        if (!call.cancelled && !call.destroyed) call.destroy(toServiceError(err));
+        // Not destroy(): a destroyed stream never sends its status; an 'error' event ends the call with it.
+        if (!call.cancelled && !call.destroyed) call.emit("error", toServiceError(err));
       },
     );
   };

@@ -146,7 +146,8 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
             done = true;
             unsubscribe();
             const e = err as Error & { code?: string };
-            call.destroy(Object.assign(new Error(e.message), {
+            // Not destroy(): a destroyed stream never sends its status; an 'error' event ends the call with it.
+            call.emit("error", Object.assign(new Error(e.message), {
               code: e.code === "NOT_FOUND" ? status.NOT_FOUND : e.code === "INVALID_ARGUMENT" ? status.INVALID_ARGUMENT : status.UNAVAILABLE,
               details: e.message,
             }));
