@@ -9,7 +9,12 @@ export interface HealthServer {
 }
 
 /** `/healthz`: 200 while the process is up. `/readyz`: 200 only while `isReady()`, else 503. */
-export async function startHealthServer(host: string, port: number, isReady: () => boolean): Promise<HealthServer> {
+export async function startHealthServer(
+  host: string,
+  port: number,
+  isReady: () => boolean,
+  metrics?: () => Promise<{ contentType: string; body: string }>,
+): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -21,6 +26,8 @@ export async function startHealthServer(host: string, port: number, isReady: () 
     } else if (path === "/readyz") {
       const ready = isReady();
       res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "not registered with a coordinator\n");
+    } else if (path === "/metrics" && metrics) {
+      metrics().then((m) => res.writeHead(200, { "content-type": m.contentType }).end(m.body), (e: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${e.message}\n`));
     } else {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /healthz or /readyz\n");
     }

@@ -3,6 +3,7 @@
 import type { CompiledWorkerOptions } from "./options.js";
 import { CoordinatorConnection, type ConnectionOptions } from "./connection.js";
 import { startHealthServer } from "./http.js";
+import { WorkerMetrics } from "./metrics.js";
 import { Reporter } from "./reporter.js";
 import { AttemptRunner } from "./runner/attempt-runner.js";
 import { ExecExecutor } from "./runner/exec-executor.js";
@@ -53,15 +54,19 @@ export async function startWorker(options: CompiledWorkerOptions, deps: StartWor
   let state: WorkerLifecycle = "RUNNING";
   const unreachable = new Set<string>();
   const reporter = new Reporter();
+  const metrics = new WorkerMetrics({ slots: options.slots, running: () => runner.runningCount, registered: () => connection.registered, unackedBatches: () => reporter.unackedBatches });
   const runner = new AttemptRunner({
     slots: options.slots,
     executors: { exec: new ExecExecutor({ killGraceMs: options.killGraceMs }), js: new JsExecutor(tasks) },
-    emit: (event) => reporter.emit(event),
+    emit: (event) => {
+      metrics.event(event);
+      reporter.emit(event);
+    },
   });
 
   const connection = new CoordinatorConnection(
     options.coordinators,
-    {
+    metrics.instrument({
       register: () => ({
         workerId: options.workerId,
         name: options.name,
@@ -77,7 +82,7 @@ export async function startWorker(options: CompiledWorkerOptions, deps: StartWor
       onRegistered: (r, address) => {
         log(`registered with coordinator ${r.coordinatorId || "?"} at ${address} (heartbeat ${r.heartbeatIntervalMs} ms, lease ${r.leaseMs} ms)`);
         if (state === "DRAINING") connection.send({ msg: { $case: "drain", drain: {} } });
-        reporter.attach((batch) => connection.send({ msg: { $case: "events", events: batch } }));
+        reporter.attach(metrics.countBatches((batch) => connection.send({ msg: { $case: "events", events: batch } })));
       },
       onAssignments: (list) => runner.assign(list),
       onCancel: (c) => runner.cancel(c.attempts, "cancelled", c.reason ? `cancelled: ${c.reason}` : "cancelled by the coordinator"),
@@ -91,11 +96,11 @@ export async function startWorker(options: CompiledWorkerOptions, deps: StartWor
           log(`${wasRegistered ? "lost" : "cannot reach"} coordinator ${address}${error ? `: ${error.message}` : ""}; retrying`);
         }
       },
-    },
+    }),
     deps.connection,
   );
 
-  const http = await startHealthServer(options.httpHost, options.httpPort, () => connection.registered);
+  const http = await startHealthServer(options.httpHost, options.httpPort, () => connection.registered, () => metrics.exposition());
   connection.start();
 
   let stopping: Promise<void> | undefined;

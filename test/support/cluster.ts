@@ -68,11 +68,15 @@ export class Proc {
 
 export interface CoordinatorProc extends Proc {
   grpcAddress: string;
+  /** host:port of its HTTP side (/metrics, /healthz), from its start line */
+  httpAddress: string;
   id: string;
 }
 
 export interface WorkerProc extends Proc {
   workerId: string;
+  /** host:port of its HTTP side (/metrics, /healthz), from its start line */
+  httpAddress: string;
 }
 
 export interface CoordinatorFlags {
@@ -125,6 +129,7 @@ export class TestCluster {
     ]) as CoordinatorProc;
     await proc.waitFor(/coordinator \S+ gRPC/);
     proc.grpcAddress = `127.0.0.1:${port}`;
+    proc.httpAddress = (await proc.waitFor(/ HTTP (\S+:\d+)/))[1]!;
     proc.id = id;
     return proc;
   }
@@ -145,6 +150,7 @@ export class TestCluster {
     ]) as WorkerProc;
     const m = await proc.waitFor(/\(([0-9a-f-]{36})\)/);
     proc.workerId = m[1]!;
+    proc.httpAddress = (await proc.waitFor(/ http (\S+:\d+)/))[1]!;
     await proc.waitFor(/registered with coordinator/);
     return proc;
   }
