@@ -107,3 +107,22 @@ export function formatLabels(labels: Readonly<Record<string, string>>): string {
   const entries = Object.entries(labels).sort(([a], [b]) => a.localeCompare(b));
   return entries.length === 0 ? "-" : entries.map(([k, v]) => `${k}=${v}`).join(",");
 }
+
+/** `512 B`, `1.5 KiB`, `12.3 MiB`, `2.0 GiB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = bytes / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/** CPU time: `0.12s`, `3.4s`, `2m05s`. */
+export function formatCpuSeconds(seconds: number): string {
+  if (seconds < 1) return `${seconds.toFixed(2)}s`;
+  return formatDuration(Math.round(seconds * 1000));
+}

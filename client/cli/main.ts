@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { cancelCommand } from "./commands/cancel.js";
 import { devCommand } from "./commands/dev.js";
 import { getCommand } from "./commands/get.js";
+import { logsCommand } from "./commands/logs.js";
 import { lsCommand } from "./commands/ls.js";
 import { statusCommand } from "./commands/status.js";
 import { submitCommand } from "./commands/submit.js";
@@ -11,7 +12,7 @@ import { workersCommand } from "./commands/workers.js";
 import { serverOption } from "./server-option.js";
 import { isCliError, isUsageError } from "./usage-error.js";
 
-const CLIENT_COMMANDS = ["submit", "get", "ls", "list", "cancel", "workers", "status", "dev"];
+const CLIENT_COMMANDS = ["submit", "get", "ls", "list", "logs", "cancel", "workers", "status", "dev"];
 
 /** The servers' commands pull in their whole process (pg, grpc server…): load them only when needed. */
 async function serverCommands(): Promise<Command[]> {
@@ -41,6 +42,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     .addCommand(submitCommand())
     .addCommand(getCommand())
     .addCommand(lsCommand())
+    .addCommand(logsCommand())
     .addCommand(cancelCommand())
     .addCommand(workersCommand())
     .addCommand(statusCommand())

@@ -21,12 +21,13 @@ function baton(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const { BATON_SERVER: _ignored, ...base } = process.env;
     const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...base, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
+    // Decoded at the end: a character may be split across two reads.
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => stdout.push(d));
+    child.stderr.on("data", (d: Buffer) => stderr.push(d));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.on("close", (code) => resolve({ code, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() }));
   });
 }
 
@@ -43,13 +44,15 @@ beforeEach(() => {
   fake.jobs.clear();
   fake.submitted.length = 0;
   fake.listRequests.length = 0;
+  fake.logs.clear();
+  fake.logRequests.length = 0;
 });
 
 describe("baton CLI", () => {
   it("--help lists the commands", async () => {
     const r = await baton(["--help"]);
     expect(r.code).toBe(0);
-    for (const c of ["submit", "get", "ls", "cancel", "workers", "status", "dev", "coordinator", "migrate", "worker"]) {
+    for (const c of ["submit", "get", "ls", "logs", "cancel", "workers", "status", "dev", "coordinator", "migrate", "worker"]) {
       expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, "m"));
     }
   });
@@ -172,9 +175,63 @@ describe("baton CLI", () => {
     const json = await baton([...server(), "get", job.id, "-o", "json"]);
     expect(JSON.parse(json.stdout)).toMatchObject({ id: job.id, state: "JOB_STATE_FAILED", exitCode: 3, attempt: 2 });
 
+    // Usage while running, CPU time and peak memory once ended, and the size of the output.
+    const running = makeJob(baseSpec(), {
+      state: JobState.JOB_STATE_RUNNING,
+      attempt: 1,
+      workerId: "w-gpu-1",
+      usage: { cpuMillis: 1500, memoryBytes: 300 * 1024 * 1024, cpuSeconds: 12.5, peakMemoryBytes: 512 * 1024 * 1024 },
+      logBytes: 2048,
+    });
+    fake.jobs.set(running.id, running);
+    const live = await baton([...server(), "get", running.id]);
+    expect(live.stdout).toMatch(/Usage now:\s+cpu 1.5 cores, memory 300 MiB \(CPU time 12.5s, peak memory 512 MiB\)/);
+    expect(live.stdout).toMatch(new RegExp(`Output:\\s+2.0 KiB; \`baton logs ${running.id}\``));
+    fake.jobs.set(job.id, { ...job, cpuSeconds: 0.5, peakMemoryBytes: 1048576, logBytes: 16 * 1024 * 1024, logTruncated: true });
+    const ended = await baton([...server(), "get", job.id]);
+    expect(ended.stdout).toMatch(/CPU time:\s+0.50s/);
+    expect(ended.stdout).toMatch(/Peak memory:\s+1.0 MiB/);
+    expect(ended.stdout).toMatch(/Output:\s+16 MiB \(truncated: the rest went past the per-job cap\)/);
+    expect(ended.stdout).not.toMatch(/Usage now/);
+    expect(ended.stdout).toMatch(/2\s+w-gpu-1\s+.*exit 3\s+0.50s\s+1.0 MiB/);
+
     const missing = await baton([...server(), "get", "nope"]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe("error: job nope not found\n");
+  });
+
+  it("logs writes stdout chunks to stdout and stderr chunks to stderr, byte for byte", async () => {
+    const job = makeJob(baseSpec(), { state: JobState.JOB_STATE_SUCCEEDED, attempt: 2 });
+    fake.jobs.set(job.id, job);
+    const e = Buffer.from("é\n"); // a character split across two chunks arrives whole
+    const chunk = (attempt: number, seq: number, stream: number, data: Buffer | string) => ({
+      attempt, seq, stream, data: Buffer.from(data), atMs: Date.now(),
+    });
+    fake.logs.set(job.id, [
+      chunk(1, 1, 1, "try 1\n"),
+      chunk(2, 1, 1, "out "),
+      chunk(2, 2, 2, "err 1\n"),
+      chunk(2, 3, 1, e.subarray(0, 1)),
+      chunk(2, 4, 1, e.subarray(1)),
+      chunk(2, 5, 2, "err 2\n"),
+    ]);
+    const all = await baton([...server(), "logs", job.id]);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toBe("try 1\nout é\n");
+    expect(all.stderr).toBe("err 1\nerr 2\n");
+    expect(fake.logRequests.at(-1)).toEqual({ id: job.id, follow: false, attempt: 0 });
+
+    const one = await baton([...server(), "logs", "-f", "--attempt", "2", "--stream", "stderr", job.id]);
+    expect(one).toMatchObject({ code: 0, stdout: "", stderr: "err 1\nerr 2\n" });
+    expect(fake.logRequests.at(-1)).toEqual({ id: job.id, follow: true, attempt: 2 });
+
+    const bad = await baton([...server(), "logs", "--attempt", "0", job.id]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--attempt '0' must be an attempt number/);
+    const badStream = await baton([...server(), "logs", "--stream", "both", job.id]);
+    expect(badStream.code).toBe(2);
+    const missing = await baton([...server(), "logs", "12345"]);
+    expect(missing).toMatchObject({ code: 1, stderr: "error: job 12345 not found\n" });
   });
 
   it("cancel prints the resulting state", async () => {
@@ -196,9 +253,11 @@ describe("baton CLI", () => {
     const r = await baton([...server(), "workers"]);
     expect(r.code).toBe(0);
     const [header, first, second] = r.stdout.split("\n");
-    expect(header).toMatch(/^NAME\s+ID\s+STATE\s+CPU\s+MEM\s+SLOTS\s+LABELS\s+LIMITS\s+COORDINATOR$/);
-    expect(first).toMatch(/^w-gpu-1\s+0f4c2a9e\s+alive\s+1500m\/4\s+512Mi\/8Gi\s+2\/8\s+gpu=yes,zone=a\s+cgroup-v2\s+coord-a$/);
-    expect(second).toMatch(/^w-2\s+9a8b7c6d\s+lost\s+0\/2\s+0Mi\/4Gi\s+0\/4\s+-\s+rlimit\s+coord-b$/);
+    expect(header).toMatch(
+      /^NAME\s+ID\s+STATE\s+CPU USED\/ALLOC\/TOTAL\s+MEM USED\/ALLOC\/TOTAL\s+SLOTS\s+GPUS\s+LABELS\s+LIMITS\s+COORDINATOR$/,
+    );
+    expect(first).toMatch(/^w-gpu-1\s+0f4c2a9e\s+alive\s+1500m\/1500m\/4\s+2Gi\/512Mi\/8Gi\s+2\/8\s+0\/1\s+gpu=yes,zone=a\s+cgroup-v2\s+coord-a$/);
+    expect(second).toMatch(/^w-2\s+9a8b7c6d\s+lost\s+-\/0\/2\s+-\/0Mi\/4Gi\s+0\/4\s+-\s+-\s+rlimit\s+coord-b$/);
     const json = await baton([...server(), "workers", "-o", "json"]);
     expect((JSON.parse(json.stdout) as { workers: { name: string }[] }).workers.map((w) => w.name)).toEqual(["w-gpu-1", "w-2"]);
   });

@@ -3,7 +3,14 @@
 import { randomUUID } from "node:crypto";
 import { Server, ServerCredentials, status, type ServerWritableStream } from "@grpc/grpc-js";
 import { ClusterServiceService, type ClusterServiceServer, type ClusterStatus } from "../../shared/gen/baton/v1/cluster.js";
-import { JobServiceService, type JobServiceServer, type ListJobsRequest, type WatchJobRequest } from "../../shared/gen/baton/v1/jobs.js";
+import {
+  JobServiceService,
+  type GetJobLogsRequest,
+  type JobLogChunk,
+  type JobServiceServer,
+  type ListJobsRequest,
+  type WatchJobRequest,
+} from "../../shared/gen/baton/v1/jobs.js";
 import { Job, JobState, type JobSpec } from "../../shared/gen/baton/v1/types.js";
 
 export interface FakeCoordinator {
@@ -12,6 +19,9 @@ export interface FakeCoordinator {
   jobs: Map<string, Job>;
   submitted: JobSpec[][];
   listRequests: ListJobsRequest[];
+  /** stored output by job id, sent as is (filtered by attempt) */
+  logs: Map<string, JobLogChunk[]>;
+  logRequests: GetJobLogsRequest[];
   cluster: ClusterStatus;
   /** How the next watched job ends: the states the stream sends after the current one. */
   watchScript: (job: Job) => Partial<Job>[];
@@ -48,6 +58,8 @@ export async function startFakeCoordinator(): Promise<FakeCoordinator> {
     jobs: new Map(),
     submitted: [],
     listRequests: [],
+    logs: new Map(),
+    logRequests: [],
     cluster: {
       leaderId: "coord-a",
       term: 3,
@@ -152,6 +164,14 @@ export async function startFakeCoordinator(): Promise<FakeCoordinator> {
       callback(null, next);
     },
     getJobLogs(call) {
+      fake.logRequests.push(call.request);
+      if (!fake.jobs.has(call.request.id)) {
+        call.emit("error", { code: status.NOT_FOUND, details: `job ${call.request.id} not found` });
+        return;
+      }
+      for (const c of fake.logs.get(call.request.id) ?? []) {
+        if (!call.request.attempt || c.attempt === call.request.attempt) call.write(c);
+      }
       call.end();
     },
     watchJob(call: ServerWritableStream<WatchJobRequest, Job>) {

@@ -3,7 +3,9 @@ import type { Command } from "commander";
 import { Job } from "../../../shared/gen/baton/v1/types.js";
 import { clientCommand, outputOption, printJson, withClient, type OutputFormat } from "../server-option.js";
 import {
+  formatBytes,
   formatCpuLong,
+  formatCpuSeconds,
   formatDuration,
   formatMemory,
   formatLabels,
@@ -63,6 +65,16 @@ export function describeJob(job: Job, now: number): string {
   add("Started", job.startedAtMs ? formatTime(job.startedAtMs, now) : undefined);
   add("Finished", job.finishedAtMs ? formatTime(job.finishedAtMs, now) : undefined);
   if (job.startedAtMs && job.finishedAtMs) add("Ran for", formatDuration(job.finishedAtMs - job.startedAtMs));
+  const state = stateName(job);
+  if (job.usage && (state === "running" || state === "assigned")) {
+    const u = job.usage;
+    add("Usage now", `cpu ${formatCpuLong(u.cpuMillis)}, memory ${formatBytes(u.memoryBytes)} (CPU time ${formatCpuSeconds(u.cpuSeconds)}, peak memory ${formatBytes(u.peakMemoryBytes)})`);
+  }
+  add("CPU time", job.cpuSeconds ? formatCpuSeconds(job.cpuSeconds) : undefined);
+  add("Peak memory", job.peakMemoryBytes ? formatBytes(job.peakMemoryBytes) : undefined);
+  if (job.logBytes || job.logTruncated) {
+    add("Output", `${formatBytes(job.logBytes)}${job.logTruncated ? " (truncated: the rest went past the per-job cap)" : ""}; \`baton logs ${job.id}\``);
+  }
 
   const width = Math.max(...lines.map(([k]) => k.length)) + 1;
   let out = lines.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join("\n");
@@ -73,9 +85,11 @@ export function describeJob(job: Job, now: number): string {
       a.startedAtMs ? new Date(a.startedAtMs).toISOString() : "-",
       a.startedAtMs && a.finishedAtMs ? formatDuration(a.finishedAtMs - a.startedAtMs) : "-",
       a.finishedAtMs || a.reason || a.exitCode !== undefined ? jobOutcome(a) : "-",
+      a.cpuSeconds ? formatCpuSeconds(a.cpuSeconds) : "-",
+      a.peakMemoryBytes ? formatBytes(a.peakMemoryBytes) : "-",
       a.message || "",
     ]);
-    out += `\n\nAttempts:\n${indent(renderTable(["#", "WORKER", "STARTED", "RAN", "OUTCOME", "MESSAGE"], rows))}`;
+    out += `\n\nAttempts:\n${indent(renderTable(["#", "WORKER", "STARTED", "RAN", "OUTCOME", "CPU", "PEAK MEM", "MESSAGE"], rows))}`;
   }
   return out;
 }
