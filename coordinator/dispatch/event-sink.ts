@@ -2,7 +2,7 @@
 // everything that arrived while the previous write was in flight. Workers get their acks after the
 // commit, so a coordinator that dies mid-write loses nothing (the worker resends).
 // Output chunks and usage samples ride the same flush: logs first (so that a follower who sees the
-// job end has its last output stored already), then usage, then starts and ends.
+// job end has its last output stored already), then starts and ends, then usage.
 import type pg from "pg";
 import type { JobEvents } from "../../shared/gen/baton/v1/worker.js";
 import { recordFinished, recordStarted, type FinishedEvent, type StartedEvent } from "../sql/record-events.js";
@@ -164,7 +164,6 @@ export class EventSink {
         for (const id of r.full) this.fullJobs.add(id);
         i = j;
       }
-      await recordUsage(this.pool, usage);
       // A start reported in the same batch as its end is carried by the end (finished has
       // started_at_ms), so the two statements touch different jobs and can run side by side.
       const ended = new Set(finished.map((f) => `${f.jobId}:${f.attempt}`));
@@ -180,6 +179,10 @@ export class EventSink {
       for (const [stream, seq] of acks) this.acks.set(stream, Math.max(seq, this.acks.get(stream) ?? 0));
       throw err;
     }
+    // After the starts (a start clears the previous attempt's sample) and the ends (an ended
+    // attempt keeps none: samples only land on assigned or running jobs). A sample that cannot be
+    // written is dropped: the next one comes a second later, and the batch is acknowledged anyway.
+    await recordUsage(this.pool, usage).catch(() => {});
     for (const [stream, seq] of acks) stream.send({ msg: { $case: "ack", ack: { seq } } });
     this.hooks.recorded?.(started.map((x) => x.ev), finished, result);
     if (finished.length > 0) this.hooks.capacityFreed();

@@ -40,7 +40,7 @@ export async function recordStarted(
   if (events.length === 0) return { changed: [], cancelRequested: [] };
   const { rows } = await db.query<{ id: string; attempt: number; cancel_requested: boolean }>(
     `WITH e AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS e(id, attempt, at_ms)),
-     upd AS (UPDATE jobs j SET state = 'running', started_at = to_timestamp(e.at_ms / 1000.0)
+     upd AS (UPDATE jobs j SET state = 'running', started_at = to_timestamp(e.at_ms / 1000.0), usage = NULL
              FROM e WHERE j.id = e.id AND j.attempt = e.attempt AND j.state = 'assigned'
              RETURNING j.id, j.attempt, j.cancel_requested),
      note AS (${ANNOUNCE("upd")})

@@ -7,7 +7,7 @@ import { LogRetention } from "../../coordinator/leader/log-retention.js";
 import { Reaper } from "../../coordinator/leader/reaper.js";
 import { insertJobs, type NewJob } from "../../coordinator/sql/insert-jobs.js";
 import { readJobLogs } from "../../coordinator/sql/read-job-logs.js";
-import { recordFinished } from "../../coordinator/sql/record-events.js";
+import { recordFinished, recordStarted } from "../../coordinator/sql/record-events.js";
 import { recordLogChunks, type LogChunkEvent } from "../../coordinator/sql/record-logs.js";
 import { recordUsage } from "../../coordinator/sql/record-usage.js";
 import { bumpTerm } from "../../coordinator/sql/term.js";
@@ -162,7 +162,11 @@ describe("usage", () => {
     ({ rows } = await pool.query("SELECT attempt, cpu_seconds, peak_memory_bytes FROM attempts WHERE job_id = $1 AND attempt = 2", [id]));
     expect(rows[0]).toEqual({ attempt: 2, cpu_seconds: 1.5, peak_memory_bytes: "7000000" });
 
-    await pool.query("UPDATE jobs SET state = 'running', attempt = 3 WHERE id = $1", [id]);
+    // Attempt 3 is placed; its start drops any sample left from before (e.g. of a lost worker's attempt).
+    await pool.query(`UPDATE jobs SET state = 'assigned', attempt = 3, usage = '{"cpu_millis": 1}' WHERE id = $1`, [id]);
+    await recordStarted(pool, [{ jobId: id, attempt: 3, atMs: now }]);
+    ({ rows } = await pool.query("SELECT state, usage FROM jobs WHERE id = $1", [id]));
+    expect(rows[0]).toEqual({ state: "running", usage: null });
     await recordFinished(pool, [{ jobId: id, attempt: 3, workerId: "w1", atMs: now, startedAtMs: now - 1000, exitCode: 0, reason: "exited", message: "", cpuSeconds: 0.25, peakMemoryBytes: 3_000_000 }]);
     ({ rows } = await pool.query("SELECT state, cpu_seconds, peak_memory_bytes FROM jobs WHERE id = $1", [id]));
     expect(rows[0]).toEqual({ state: "succeeded", cpu_seconds: 0.25, peak_memory_bytes: "3000000" });
