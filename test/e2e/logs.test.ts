@@ -1,13 +1,13 @@
 // `baton logs` of real jobs on a real coordinator and worker: exactly what the job printed, each
 // stream to its own side; with -f, output as it comes until the job ends.
 import { spawn } from "node:child_process";
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { JobState, type JobSpec } from "../../shared/gen/baton/v1/types.js";
-import { Proc, TestCluster } from "../support/cluster.js";
+import { Proc, TestCluster, waitUntil } from "../support/cluster.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
 
 const BIN = fileURLToPath(new URL("../../bin/baton.mjs", import.meta.url));
@@ -108,5 +108,38 @@ describe("baton logs", () => {
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toBe("started\nfrom the test\n");
     expect(r.stderr.toString()).toBe("done\n");
+  });
+
+  it("baton get shows usage while a job runs, then its CPU time and peak memory; baton workers shows real usage", async () => {
+    const { coord, client } = await start();
+    dir = await mkdtemp(path.join(os.tmpdir(), "baton-logs-"));
+    const stop = path.join(dir, "stop");
+    const [id] = await client.submitJobs([execSpec(["timeout", "60", "sh", "-c", `while [ ! -e ${stop} ]; do :; done`])]);
+    // Samples carry no notification (one a second per job would flood watchers): re-checked on
+    // the helper's slow tick.
+    await waitUntil(db!.url, async (c) => {
+      const { rows } = await c.query("SELECT (usage->>'cpu_seconds')::float8 AS cpu FROM jobs WHERE id = $1", [id]);
+      return rows[0]?.cpu > 0;
+    }, "a usage sample of the running job");
+    const live = await baton(["--server", coord.grpcAddress, "get", id!]).done;
+    expect(live.stdout.toString()).toMatch(/Usage now:\s+cpu \S+, memory [\d.]+ [KMG]?i?B \(CPU time/);
+    await waitUntil(db!.url, async (c) => {
+      const { rows } = await c.query("SELECT used_cpu_millis FROM workers");
+      return rows[0]?.used_cpu_millis > 0;
+    }, "a heartbeat with the worker's real usage");
+    const workers = await baton(["--server", coord.grpcAddress, "workers"]).done;
+    expect(workers.stdout.toString().split("\n")[1]).toMatch(/^w\s+\S+\s+alive\s+[1-9]\d*m?\/100m\/2\s+\S+\/64Mi\/2Gi\s/);
+
+    await writeFile(stop, "");
+    let last = JobState.JOB_STATE_UNSPECIFIED;
+    for await (const j of client.watchJob(id!)) last = j.state;
+    expect(last).toBe(JobState.JOB_STATE_SUCCEEDED);
+    const job = await client.getJob(id!);
+    expect(job.cpuSeconds).toBeGreaterThan(0);
+    expect(job.peakMemoryBytes).toBeGreaterThan(0);
+    const ended = (await baton(["--server", coord.grpcAddress, "get", id!]).done).stdout.toString();
+    expect(ended).toMatch(/CPU time:\s+\d/);
+    expect(ended).toMatch(/Peak memory:\s+[\d.]+ [KMG]i?B/);
+    expect(ended).not.toMatch(/Usage now/);
   });
 });
