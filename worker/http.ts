@@ -1,4 +1,4 @@
-// The worker's small HTTP listener: liveness and readiness probes (metrics join later).
+// The worker's small HTTP listener: liveness and readiness probes, and Prometheus metrics.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -29,7 +29,7 @@ export async function startHealthServer(
     } else if (path === "/metrics" && metrics) {
       metrics().then((m) => res.writeHead(200, { "content-type": m.contentType }).end(m.body), (e: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${e.message}\n`));
     } else {
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /healthz or /readyz\n");
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /healthz, /readyz or /metrics\n");
     }
   });
   await new Promise<void>((resolve, reject) => {
