@@ -7,7 +7,7 @@ export default defineConfig({
     pool: "forks",
     // Two cores: end-to-end files start several processes each, so run few files at once.
     maxWorkers: 2,
-    testTimeout: 60_000,
+    testTimeout: 120_000,
     hookTimeout: 60_000,
   },
 });

@@ -60,7 +60,7 @@ describe("failures", () => {
     await a.kill("SIGKILL");
     const b = await cluster.worker({ name: "b", coordinators: [coord.grpcAddress] });
 
-    await waitUntil(db.url, async (c) => (await jobCounts(c)).succeeded === 1, "the job to succeed on b", 20_000);
+    await waitUntil(db.url, async (c) => (await jobCounts(c)).succeeded === 1, "the job to succeed on b", 60_000);
     const attempts = await query<{ attempt: number; worker_id: string; reason: string; exit_code: number | null }>(
       db.url, "SELECT attempt, worker_id, reason, exit_code FROM attempts WHERE job_id = $1 ORDER BY attempt", [id],
     );
@@ -97,7 +97,7 @@ describe("failures", () => {
     for await (const j of client.watchJob(id!)) if (j.state === JobState.JOB_STATE_RUNNING) break;
     const from = w.output.length;
     await follower.kill("SIGKILL");
-    await w.waitFor(/registered with coordinator c1/, 10_000, from);
+    await w.waitFor(/registered with coordinator c1/, 30_000, from);
     const done = await client.getJob(id!).then(async (j) => {
       for await (const x of client.watchJob(j.id)) if (x.state === JobState.JOB_STATE_SUCCEEDED) return x;
       return client.getJob(j.id);

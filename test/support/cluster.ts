@@ -37,7 +37,7 @@ export class Proc {
   }
 
   /** Resolves when the output (from `from`, default: everything so far) matches. */
-  waitFor(re: RegExp, timeoutMs = 20_000, from = 0): Promise<RegExpMatchArray> {
+  waitFor(re: RegExp, timeoutMs = 45_000, from = 0): Promise<RegExpMatchArray> {
     const m = this.output.slice(from).match(re);
     if (m) return Promise.resolve(m);
     return new Promise((resolve, reject) => {
@@ -176,7 +176,7 @@ export async function waitUntil(
   databaseUrl: string,
   check: (db: pg.Client) => Promise<boolean>,
   what: string,
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
 ): Promise<void> {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
