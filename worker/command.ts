@@ -1,6 +1,7 @@
 // `baton worker`: compile the options, start the worker, stop it in order on SIGTERM/SIGINT.
 import { Command, Option } from "commander";
-import { LIMITS_MECHANISM, startWorker } from "./main.js";
+import { LIMITS_MODES } from "./limits/limits.js";
+import { startWorker } from "./main.js";
 import { compileWorkerOptions, isWorkerOptionError, WORKER_SETTINGS as S, type RawWorkerOptions } from "./options.js";
 
 export function workerCommand(): Command {
@@ -19,6 +20,9 @@ export function workerCommand(): Command {
     .addOption(opt("tasks", "module", "ESM module whose exports are the handlers of js jobs"))
     .addOption(opt("killGraceMs", "ms", "time between SIGTERM and SIGKILL to a stopped job (default 5000)"))
     .addOption(opt("shutdownGraceMs", "ms", "on SIGTERM/SIGINT, time running jobs get to finish (default 15000)"))
+    .addOption(opt("limits", "mechanism", `how jobs' CPU and memory are limited: ${LIMITS_MODES.join("|")} (default auto: the first this host offers)`))
+    .addOption(opt("usageIntervalMs", "ms", "time between usage samples of a running job, 0 = only at its end (default 1000)"))
+    .addOption(opt("gpus", "n", "GPUs offered to jobs, 0 = none (default: as many as nvidia-smi finds)"))
     .action(async (raw: RawWorkerOptions) => {
       await runWorkerCommand(raw);
     });
@@ -45,7 +49,7 @@ async function runWorkerCommand(raw: RawWorkerOptions): Promise<void> {
   }
   console.log(
     `worker ${options.name} (${options.workerId}) cpu=${options.cpuMillis}m memory=${options.memoryMb}MiB ` +
-      `slots=${options.slots} limits=${LIMITS_MECHANISM} → coordinators ${options.coordinators.join(",")} ` +
+      `${worker.gpus > 0 ? `gpus=${worker.gpus} ` : ""}slots=${options.slots} limits=${worker.limitsMechanism} → coordinators ${options.coordinators.join(",")} ` +
       `http ${options.httpHost}:${worker.httpPort}`,
   );
   let signals = 0;

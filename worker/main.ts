@@ -2,15 +2,15 @@
 // connection and the HTTP probes; and takes it apart again in order on stop.
 import type { CompiledWorkerOptions } from "./options.js";
 import { CoordinatorConnection, type ConnectionOptions } from "./connection.js";
+import { detectGpus, GpuPool, offeredGpus } from "./gpus.js";
 import { startHealthServer } from "./http.js";
+import { detectLimits } from "./limits/detect.js";
+import type { LimitsMechanism } from "./limits/limits.js";
 import { WorkerMetrics } from "./metrics.js";
 import { Reporter } from "./reporter.js";
 import { AttemptRunner } from "./runner/attempt-runner.js";
 import { ExecExecutor } from "./runner/exec-executor.js";
 import { JsExecutor, loadTaskModule } from "./runner/js-executor.js";
-
-/** Only "none" until limits enforcement lands (cgroup-v2, cgroup-v1, rlimit). */
-export const LIMITS_MECHANISM = "none";
 
 export type WorkerLifecycle = "RUNNING" | "DRAINING" | "STOPPED";
 
@@ -33,6 +33,10 @@ export interface RunningWorker {
   readonly name: string;
   /** The HTTP port actually bound. */
   readonly httpPort: number;
+  /** How jobs are confined, as detected (or forced) at start. */
+  readonly limitsMechanism: LimitsMechanism;
+  /** GPUs offered to jobs. */
+  readonly gpus: number;
   readonly state: WorkerLifecycle;
   /** True while registered with a coordinator (what /readyz reports). */
   isRegistered(): boolean;
@@ -50,6 +54,13 @@ export interface RunningWorker {
 export async function startWorker(options: CompiledWorkerOptions, deps: StartWorkerDeps = {}): Promise<RunningWorker> {
   const log = deps.log ?? (() => {});
   const tasks = options.tasksModule ? await loadTaskModule(options.tasksModule) : undefined;
+  // Throws when the mechanism --limits names cannot be used here: better not to start than to run
+  // jobs unconfined.
+  const { limits, skipped } = await detectLimits(options.limits, options.workerId);
+  for (const why of skipped) log(`limits: ${why}`);
+  const found = options.gpus === 0 ? { gpus: [] } : await detectGpus();
+  if (found.problem) log(found.problem);
+  const gpus = new GpuPool(offeredGpus(found.gpus, options.gpus));
 
   let state: WorkerLifecycle = "RUNNING";
   const unreachable = new Set<string>();
@@ -57,11 +68,16 @@ export async function startWorker(options: CompiledWorkerOptions, deps: StartWor
   const metrics = new WorkerMetrics({ slots: options.slots, running: () => runner.runningCount, registered: () => connection.registered, unackedBatches: () => reporter.unackedBatches });
   const runner = new AttemptRunner({
     slots: options.slots,
-    executors: { exec: new ExecExecutor({ killGraceMs: options.killGraceMs }), js: new JsExecutor(tasks) },
+    executors: {
+      exec: new ExecExecutor({ killGraceMs: options.killGraceMs, limits, usageIntervalMs: options.usageIntervalMs }),
+      js: new JsExecutor(tasks),
+    },
     emit: (event) => {
       metrics.event(event);
       reporter.emit(event);
     },
+    logBudget: reporter,
+    gpus,
   });
 
   const connection = new CoordinatorConnection(
@@ -70,15 +86,15 @@ export async function startWorker(options: CompiledWorkerOptions, deps: StartWor
       register: () => ({
         workerId: options.workerId,
         name: options.name,
-        capacity: { cpuMillis: options.cpuMillis, memoryMb: options.memoryMb, gpus: 0 },
-        gpuIds: [],
+        capacity: { cpuMillis: options.cpuMillis, memoryMb: options.memoryMb, gpus: gpus.size },
+        gpuIds: gpus.gpus.map((g) => g.uuid).filter((u) => u !== ""),
         slots: options.slots,
         labels: options.labels,
         running: runner.runningRefs(),
-        limitsMechanism: LIMITS_MECHANISM,
+        limitsMechanism: limits.mechanism,
         version: options.version,
       }),
-      heartbeat: () => ({ running: runner.runningCount, used: runner.requested() }),
+      heartbeat: () => ({ running: runner.runningCount, used: runner.used() }),
       onRegistered: (r, address) => {
         log(`registered with coordinator ${r.coordinatorId || "?"} at ${address} (heartbeat ${r.heartbeatIntervalMs} ms, lease ${r.leaseMs} ms)`);
         if (state === "DRAINING") connection.send({ msg: { $case: "drain", drain: {} } });
@@ -100,7 +116,13 @@ export async function startWorker(options: CompiledWorkerOptions, deps: StartWor
     deps.connection,
   );
 
-  const http = await startHealthServer(options.httpHost, options.httpPort, () => connection.registered, () => metrics.exposition());
+  let http: Awaited<ReturnType<typeof startHealthServer>>;
+  try {
+    http = await startHealthServer(options.httpHost, options.httpPort, () => connection.registered, () => metrics.exposition());
+  } catch (e) {
+    limits.close();
+    throw e;
+  }
   connection.start();
 
   let stopping: Promise<void> | undefined;
@@ -131,6 +153,7 @@ export async function startWorker(options: CompiledWorkerOptions, deps: StartWor
       });
       runner.cancelAll("worker_lost", `worker ${options.name} stopped before the attempt ended`);
       await runner.whenIdle();
+      limits.close();
 
       const flushMs = opts.flushMs ?? 5000;
       await new Promise<void>((resolve) => {
@@ -152,6 +175,8 @@ export async function startWorker(options: CompiledWorkerOptions, deps: StartWor
     id: options.workerId,
     name: options.name,
     httpPort: http.port,
+    limitsMechanism: limits.mechanism,
+    gpus: gpus.size,
     get state() {
       return state;
     },

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { detectCpuMillis, detectMemoryMb } from "./host-capacity.js";
+import { LIMITS_MODES, type LimitsMode } from "./limits/limits.js";
 
 /** Flags as commander hands them over: all strings, all optional. */
 export interface RawWorkerOptions {
@@ -19,6 +20,9 @@ export interface RawWorkerOptions {
   tasks?: string;
   killGraceMs?: string;
   shutdownGraceMs?: string;
+  limits?: string;
+  usageIntervalMs?: string;
+  gpus?: string;
 }
 
 export interface CompiledWorkerOptions {
@@ -40,6 +44,12 @@ export interface CompiledWorkerOptions {
   killGraceMs: number;
   /** On shutdown, how long running attempts may keep running before they are stopped. */
   shutdownGraceMs: number;
+  /** How jobs are confined: a mechanism, or `auto` for the best this host has. */
+  limits: LimitsMode;
+  /** Between two usage samples of a running exec job; 0 = none while it runs (one at its end). */
+  usageIntervalMs: number;
+  /** GPUs offered; undefined = as many as nvidia-smi finds. */
+  gpus: number | undefined;
   version: string;
 }
 
@@ -75,6 +85,9 @@ const S = {
   tasks: { flag: "--tasks", env: "BATON_WORKER_TASKS" },
   killGraceMs: { flag: "--kill-grace-ms", env: "BATON_WORKER_KILL_GRACE_MS" },
   shutdownGraceMs: { flag: "--shutdown-grace-ms", env: "BATON_WORKER_SHUTDOWN_GRACE_MS" },
+  limits: { flag: "--limits", env: "BATON_WORKER_LIMITS" },
+  usageIntervalMs: { flag: "--usage-interval-ms", env: "BATON_WORKER_USAGE_INTERVAL_MS" },
+  gpus: { flag: "--gpus", env: "BATON_WORKER_GPUS" },
 } as const satisfies Record<keyof RawWorkerOptions, Setting>;
 
 /** The flag and env var of each setting, for the command's help text. */
@@ -87,6 +100,8 @@ export const WORKER_DEFAULTS = {
   host: "127.0.0.1",
   killGraceMs: 5000,
   shutdownGraceMs: 15_000,
+  limits: "auto",
+  usageIntervalMs: 1000,
 } as const;
 
 const INT32_MAX = 2 ** 31 - 1;
@@ -125,6 +140,18 @@ export function compileWorkerOptions(
   const httpPort = int("httpPort", 0, 65535, "a TCP port, 0 for any free port", () => WORKER_DEFAULTS.httpPort);
   const killGraceMs = int("killGraceMs", 0, INT32_MAX, "milliseconds", () => WORKER_DEFAULTS.killGraceMs);
   const shutdownGraceMs = int("shutdownGraceMs", 0, INT32_MAX, "milliseconds", () => WORKER_DEFAULTS.shutdownGraceMs);
+  const usageIntervalMs = int("usageIntervalMs", 0, INT32_MAX, "milliseconds, 0 for no samples while a job runs", () => WORKER_DEFAULTS.usageIntervalMs);
+  const gpusGot = pick("gpus");
+  const gpus = gpusGot ? int("gpus", 0, 1024, "the number of GPUs offered, 0 for none", () => 0) : undefined;
+
+  const limitsGot = pick("limits");
+  const limits = (limitsGot?.value.trim() ?? WORKER_DEFAULTS.limits) as LimitsMode;
+  if (!LIMITS_MODES.includes(limits)) {
+    throw new WorkerOptionError(
+      limitsGot!.source,
+      `invalid ${limitsGot!.source} ${JSON.stringify(limitsGot!.value)}: expected one of ${LIMITS_MODES.join(", ")}`,
+    );
+  }
 
   const nameGot = pick("name");
   const name = nameGot ? nameGot.value.trim() : os.hostname();
@@ -153,6 +180,9 @@ export function compileWorkerOptions(
     tasksModule,
     killGraceMs,
     shutdownGraceMs,
+    limits,
+    usageIntervalMs,
+    gpus,
     version: packageVersion(),
   };
 }

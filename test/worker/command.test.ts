@@ -56,7 +56,7 @@ describe("baton worker", () => {
     });
     const line = await w.firstLine;
     expect(line).toMatch(
-      new RegExp(`^worker cmd-worker \\([0-9a-f-]{36}\\) cpu=1500m memory=256MiB slots=64 limits=none → coordinators ${c.address} http 127\\.0\\.0\\.1:\\d+$`),
+      new RegExp(`^worker cmd-worker \\([0-9a-f-]{36}\\) cpu=1500m memory=256MiB slots=64 limits=(cgroup-v2|cgroup-v1|rlimit|none) → coordinators ${c.address} http 127\\.0\\.0\\.1:\\d+$`),
     );
     const s = await c.stream();
     await s.register();

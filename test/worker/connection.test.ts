@@ -56,8 +56,9 @@ describe("worker ↔ coordinator stream", () => {
       slots: 7,
       labels: { zone: "eu", disk: "ssd" },
       running: [],
-      limitsMechanism: "none",
+      limitsMechanism: w.limitsMechanism,
     });
+    expect(["cgroup-v2", "cgroup-v1", "rlimit", "none"]).toContain(reg.limitsMechanism);
     expect(reg.version).not.toBe("");
     expect(await httpStatus(w, "/healthz")).toBe(200);
     expect(await httpStatus(w, "/readyz")).toBe(503);

@@ -25,7 +25,7 @@ describe("exec executor", () => {
     const out: Buffer[] = [];
     let startedPid: number | undefined;
     const a = execAssignment(jobId(), ["sh", "-c", 'echo "$BATON_JOB_ID $BATON_ATTEMPT $FOO"'], { env: { FOO: "bar" } });
-    const run = exec.start(a, { onStarted: (pid) => (startedPid = pid), onLog: (s, c) => s === "stdout" && out.push(c) });
+    const run = exec.start(a, { onStarted: (pid) => (startedPid = pid), onLog: (s, c) => void (s === "stdout" && out.push(c)) });
     const o = await run.done;
     expect(o).toMatchObject({ reason: "exited", exitCode: 0 });
     expect(o.startedAtMs).toBeGreaterThan(0);
@@ -111,7 +111,7 @@ describe("js executor", () => {
   });
 
   it("loads named exports and the default object's functions", () => {
-    expect([...tasks.handlers.keys()].sort()).toEqual(["boom", "echo", "fromDefault", "noop", "rejects", "waitForAbort"]);
+    expect([...tasks.handlers.keys()].sort()).toEqual(["boom", "chatty", "echo", "fromDefault", "noop", "rejects", "waitForAbort"]);
   });
 
   it("reports success as exited 0, sync and async, with payload and ctx", async () => {

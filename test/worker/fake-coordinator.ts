@@ -10,7 +10,7 @@ import {
   type Register,
   type WorkerMessage,
 } from "../../shared/gen/baton/v1/worker.js";
-import type { JobSpec } from "../../shared/gen/baton/v1/types.js";
+import type { JobSpec, LogStream, Usage } from "../../shared/gen/baton/v1/types.js";
 
 const DEFAULT_WAIT_MS = 15_000;
 
@@ -25,10 +25,12 @@ export class FakeStream {
   readonly received: Received[] = [];
   ended = false;
   private waiters: Waiter[] = [];
+  private acking = false;
 
   constructor(readonly call: ServerDuplexStream<WorkerMessage, CoordinatorMessage>) {
     call.on("data", (message: WorkerMessage) => {
       this.received.push({ at: Date.now(), message });
+      if (this.acking && message.msg?.$case === "events") this.ack(message.msg.events.seq);
       this.recheck();
     });
     const end = () => {
@@ -58,6 +60,12 @@ export class FakeStream {
   }
   ack(seq: number): void {
     this.send({ msg: { $case: "ack", ack: { seq } } });
+  }
+  /** From now on acknowledges every batch as it arrives (and what arrived already), as a coordinator would. */
+  autoAck(): void {
+    this.acking = true;
+    const seqs = this.batchSeqs();
+    if (seqs.length > 0) this.ack(Math.max(...seqs));
   }
   end(): void {
     this.call.end();
@@ -110,6 +118,20 @@ export class FakeStream {
       const e = this.events().find((ev) => ev.jobId === jobId && ev.kind?.$case === kind);
       return e ? (e.kind as Extract<JobEvent["kind"], { $case: K }>) : undefined;
     }, timeoutMs);
+  }
+
+  /** The log chunks of one attempt, in the order received. */
+  logs(jobId: string): Array<{ stream: LogStream; data: Buffer; seq: number }> {
+    return this.events().flatMap((e) => (e.jobId === jobId && e.kind?.$case === "log" ? [e.kind.log] : []));
+  }
+
+  /** The concatenated output of one attempt (both streams, in chunk order). */
+  output(jobId: string): Buffer {
+    return Buffer.concat(this.logs(jobId).map((c) => c.data));
+  }
+
+  usages(jobId: string): Usage[] {
+    return this.events().flatMap((e) => (e.jobId === jobId && e.kind?.$case === "usage" ? [e.kind.usage] : []));
   }
 
   heartbeats(): Received[] {

@@ -17,6 +17,9 @@ describe("compileWorkerOptions", () => {
     expect(o.cpuMillis).toBeLessThanOrEqual(os.availableParallelism() * 1000);
     expect(o.memoryMb).toBeGreaterThan(0);
     expect(o.tasksModule).toBeUndefined();
+    expect(o.limits).toBe("auto");
+    expect(o.usageIntervalMs).toBe(1000);
+    expect(o.gpus).toBeUndefined();
     expect(o.workerId).toMatch(/^[0-9a-f-]{36}$/);
     expect(compileWorkerOptions({}, {}).workerId).not.toBe(o.workerId);
   });
@@ -49,6 +52,16 @@ describe("compileWorkerOptions", () => {
     expect(fromFlags).toMatchObject({ cpuMillis: 1000, name: "flag", coordinators: ["[::1]:7000"], killGraceMs: 0, memoryMb: 512 });
   });
 
+  it("reads the limits mechanism, usage interval and GPU count", () => {
+    const env = { BATON_WORKER_LIMITS: "rlimit", BATON_WORKER_USAGE_INTERVAL_MS: "250", BATON_WORKER_GPUS: "2" };
+    expect(compileWorkerOptions({}, env)).toMatchObject({ limits: "rlimit", usageIntervalMs: 250, gpus: 2 });
+    expect(compileWorkerOptions({ limits: "cgroup-v1", usageIntervalMs: "0", gpus: "0" }, env)).toMatchObject({
+      limits: "cgroup-v1",
+      usageIntervalMs: 0,
+      gpus: 0,
+    });
+  });
+
   it.each([
     [{ cpu: "abc" }, {}, /--cpu "abc"/],
     [{ cpu: "0" }, {}, /--cpu "0"/],
@@ -60,6 +73,9 @@ describe("compileWorkerOptions", () => {
     [{}, { BATON_WORKER_LABELS: "zone" }, /label "zone" in BATON_WORKER_LABELS/],
     [{ labels: "a=1,a=2" }, {}, /label "a" is given twice/],
     [{ name: " " }, {}, /--name must not be empty/],
+    [{ limits: "docker" }, {}, /invalid --limits "docker": expected one of auto, cgroup-v2, cgroup-v1, rlimit, none/],
+    [{}, { BATON_WORKER_USAGE_INTERVAL_MS: "soon" }, /BATON_WORKER_USAGE_INTERVAL_MS "soon"/],
+    [{ gpus: "-1" }, {}, /--gpus "-1"/],
   ])("rejects %o %o", (flags, env, message) => {
     expect(() => compileWorkerOptions(flags, env)).toThrow(WorkerOptionError);
     expect(() => compileWorkerOptions(flags, env)).toThrow(message);

@@ -1,26 +1,42 @@
-// Takes assignments from the coordinator and runs them: dedupes resends, enforces the slot count,
-// picks the executor, and turns every start and end into a job event.
-import type { AttemptRef, Resources } from "../../shared/gen/baton/v1/types.js";
+// Takes assignments from the coordinator and runs them: dedupes resends, enforces the slot count
+// and the GPUs, picks the executor, and turns every start, log chunk, usage sample and end into a
+// job event.
+import { LogStream as ProtoLogStream, type AttemptRef, type Resources } from "../../shared/gen/baton/v1/types.js";
 import type { Assignment, Finished, JobEvent } from "../../shared/gen/baton/v1/worker.js";
-import type { AttemptHooks, Executor, Outcome, RunningAttempt, StopReason } from "./executor.js";
+import type { GpuPool } from "../gpus.js";
+import type { LogBudget } from "../reporter.js";
+import type { AttemptHooks, Executor, LogStream, Outcome, RunningAttempt, StopReason, UsageSample } from "./executor.js";
+import { LogChunker } from "./log-chunker.js";
 
 export interface AttemptRunnerOptions {
   slots: number;
   executors: { exec: Executor; js: Executor };
   /** Where job events go (the reporter). */
   emit(event: JobEvent): void;
-  /** Output of exec attempts (log shipping plugs in here). */
-  onLog?(ref: AttemptRef, stream: "stdout" | "stderr", chunk: Buffer): void;
+  /** Flow control of output (the reporter); without it output is never held back. */
+  logBudget?: LogBudget;
+  /** The GPUs jobs may ask for; without it a job asking for one is rejected. */
+  gpus?: GpuPool;
 }
 
 interface Entry {
   ref: AttemptRef;
   resources: Resources;
   attempt: RunningAttempt;
+  /** Created at the first output. */
+  chunker?: LogChunker;
+  usage?: UsageSample;
+  gpuIndices: number[];
 }
 
 /** How many finished attempts are remembered to recognise a resent assignment. */
 const REMEMBERED_FINISHED = 100_000;
+const MIB = 1024 * 1024;
+
+const PROTO_STREAM: Record<LogStream, ProtoLogStream> = {
+  stdout: ProtoLogStream.LOG_STREAM_STDOUT,
+  stderr: ProtoLogStream.LOG_STREAM_STDERR,
+};
 
 export class AttemptRunner {
   private readonly running = new Map<string, Entry>();
@@ -45,25 +61,56 @@ export class AttemptRunner {
     if (this.running.size >= this.options.slots) {
       return this.reject(a, `no free slot: ${this.running.size} of ${this.options.slots} slots in use`);
     }
+    const resources = a.spec?.resources ?? { cpuMillis: 0, memoryMb: 0, gpus: 0 };
+    let gpuIndices: number[] = [];
+    if (resources.gpus > 0) {
+      const pool = this.options.gpus;
+      const got = pool?.take(resources.gpus);
+      if (!got) {
+        return this.reject(a, `needs ${resources.gpus} GPU${resources.gpus > 1 ? "s" : ""}, ${pool ? `${pool.freeCount} of ${pool.size}` : "none of 0"} free on this worker`);
+      }
+      gpuIndices = got;
+    }
+
     const ref: AttemptRef = { jobId: a.jobId, attempt: a.attempt };
+    const entry = { ref, resources, gpuIndices } as Entry;
+    const emit = this.options.emit;
+    const budget = this.options.logBudget;
     const hooks: AttemptHooks = {
-      onStarted: (pid, atMs) => this.options.emit({ jobId: a.jobId, attempt: a.attempt, atMs, kind: { $case: "started", started: { pid } } }),
+      onStarted: (pid, atMs) => emit({ jobId: a.jobId, attempt: a.attempt, atMs, kind: { $case: "started", started: { pid } } }),
+      onLog: (stream, chunk) => {
+        entry.chunker ??= new LogChunker({
+          emit: (s, data, seq) =>
+            emit({ jobId: a.jobId, attempt: a.attempt, atMs: Date.now(), kind: { $case: "log", log: { stream: PROTO_STREAM[s], data, seq } } }),
+        });
+        entry.chunker.write(stream, chunk);
+        return budget ? budget.hasRoom(ref) : true;
+      },
+      onUsage: (u) => {
+        entry.usage = u;
+        emit({ jobId: a.jobId, attempt: a.attempt, atMs: Date.now(), kind: { $case: "usage", usage: u } });
+      },
     };
-    const onLog = this.options.onLog;
-    if (onLog) hooks.onLog = (stream, chunk) => onLog(ref, stream, chunk);
-    const attempt = this.options.executors[executorName].start(a, hooks);
-    const entry: Entry = { ref, resources: a.spec?.resources ?? { cpuMillis: 0, memoryMb: 0, gpus: 0 }, attempt };
+    if (budget) hooks.whenLogRoom = (resume) => budget.whenRoom(ref, resume);
+    entry.attempt = this.options.executors[executorName].start(a, hooks, { gpuIndices });
     this.running.set(key, entry);
-    attempt.done.then((outcome) => this.onDone(key, entry, outcome));
+    entry.attempt.done.then((outcome) => this.onDone(key, entry, outcome));
   }
 
   private onDone(key: string, entry: Entry, o: Outcome): void {
     this.running.delete(key);
     this.remember(key);
-    const finished: Finished =
-      o.exitCode === undefined
-        ? { reason: o.reason, message: o.message, startedAtMs: o.startedAtMs, cpuSeconds: 0, peakMemoryBytes: 0 }
-        : { exitCode: o.exitCode, reason: o.reason, message: o.message, startedAtMs: o.startedAtMs, cpuSeconds: 0, peakMemoryBytes: 0 };
+    // Every chunk of output goes before `finished`.
+    entry.chunker?.close();
+    if (entry.gpuIndices.length > 0) this.options.gpus?.give(entry.gpuIndices);
+    const finished: Finished = {
+      reason: o.reason,
+      message: o.message,
+      startedAtMs: o.startedAtMs,
+      cpuSeconds: o.cpuSeconds ?? 0,
+      peakMemoryBytes: o.peakMemoryBytes ?? 0,
+    };
+    if (o.exitCode !== undefined) finished.exitCode = o.exitCode;
     this.options.emit({ jobId: entry.ref.jobId, attempt: entry.ref.attempt, atMs: Date.now(), kind: { $case: "finished", finished } });
     if (this.running.size === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
@@ -112,15 +159,20 @@ export class AttemptRunner {
     return this.running.size;
   }
 
-  /** What the running attempts asked for, summed: the `used` of a heartbeat until usage is sampled. */
-  requested(): Resources {
-    const used: Resources = { cpuMillis: 0, memoryMb: 0, gpus: 0 };
+  /**
+   * What the running attempts use now, summed: CPU and memory from their latest usage samples
+   * (js attempts run inside the worker and count 0), GPUs as granted.
+   */
+  used(): Resources {
+    let cpuMillis = 0;
+    let memoryBytes = 0;
+    let gpus = 0;
     for (const e of this.running.values()) {
-      used.cpuMillis += e.resources.cpuMillis;
-      used.memoryMb += e.resources.memoryMb;
-      used.gpus += e.resources.gpus;
+      cpuMillis += e.usage?.cpuMillis ?? 0;
+      memoryBytes += e.usage?.memoryBytes ?? 0;
+      gpus += e.gpuIndices.length;
     }
-    return used;
+    return { cpuMillis: Math.min(cpuMillis, 2 ** 31 - 1), memoryMb: Math.min(Math.round(memoryBytes / MIB), 2 ** 31 - 1), gpus };
   }
 }
 

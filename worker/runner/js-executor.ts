@@ -1,15 +1,18 @@
 // `js` jobs: a named handler from the --tasks module, run in the worker's own event loop. This is
 // the hot path of the benchmark (tens of thousands of no-op jobs a second): no timers unless the
-// attempt has a timeout, no AbortController unless the handler reads ctx.signal, no logging.
+// attempt has a timeout, no AbortController unless the handler reads ctx.signal, no usage sampling,
+// and output only when the handler calls ctx.log.
 import { pathToFileURL } from "node:url";
 import type { Assignment } from "../../shared/gen/baton/v1/worker.js";
-import { ended, type Executor, type Outcome, type RunningAttempt, type StopReason } from "./executor.js";
+import { ended, type AttemptHooks, type Executor, type Outcome, type RunningAttempt, type StopReason } from "./executor.js";
 
 export interface TaskContext {
   jobId: string;
   attempt: number;
   /** Aborted when the attempt is cancelled or times out: long handlers should watch it. */
   signal: AbortSignal;
+  /** Adds a line to the job's output (stdout); ignored once the attempt is over. */
+  log(line: string): void;
 }
 
 export type TaskHandler = (payload: unknown, ctx: TaskContext) => unknown;
@@ -42,7 +45,7 @@ export async function loadTaskModule(modulePath: string): Promise<TaskModule> {
 export class JsExecutor implements Executor {
   constructor(private readonly tasks: TaskModule | undefined) {}
 
-  start(assignment: Assignment, _hooks: unknown): RunningAttempt {
+  start(assignment: Assignment, hooks: AttemptHooks): RunningAttempt {
     const startedAtMs = Date.now();
     const spec = assignment.spec?.executor?.$case === "js" ? assignment.spec.executor.js : undefined;
     if (!spec) return ended({ reason: "task_failed", message: "assignment carries no js spec", startedAtMs });
@@ -61,7 +64,7 @@ export class JsExecutor implements Executor {
         return ended({ reason: "task_failed", message: `payload_json is not valid JSON: ${(e as Error).message}`, startedAtMs });
       }
     }
-    return new JsAttempt(assignment, handler, payload, startedAtMs);
+    return new JsAttempt(assignment, handler, payload, startedAtMs, hooks);
   }
 }
 
@@ -72,7 +75,7 @@ class JsAttempt implements RunningAttempt {
   private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(a: Assignment, handler: TaskHandler, payload: unknown, private readonly startedAtMs: number) {
+  constructor(a: Assignment, handler: TaskHandler, payload: unknown, private readonly startedAtMs: number, hooks: AttemptHooks) {
     this.done = new Promise<Outcome>((resolve) => (this.resolveDone = resolve));
     const self = this;
     const ctx: TaskContext = {
@@ -81,6 +84,9 @@ class JsAttempt implements RunningAttempt {
       get signal() {
         self.controller ??= new AbortController();
         return self.controller.signal;
+      },
+      log(line: string) {
+        if (!self.settled) hooks.onLog?.("stdout", Buffer.from(line.endsWith("\n") ? line : `${line}\n`));
       },
     };
     if (a.timeoutMs > 0) this.timer = setTimeout(() => this.cancel("timed_out", `timed out after ${a.timeoutMs} ms`), a.timeoutMs);
