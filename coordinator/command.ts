@@ -23,16 +23,23 @@ export function coordinatorCommand(): Command {
     .option("--log-retention-hours <h>", "delete job output older than this, 0 = never (BATON_LOG_RETENTION_HOURS, default 168)")
     .action(async (raw: RawCoordinatorOptions) => {
       const opts = compileCoordinatorOptions(raw);
+      // OpenTelemetry first: meters and tracers made later bind to its providers.
+      const { startTelemetry } = await import("../shared/tracing/sdk.js");
+      const telemetry = startTelemetry("baton-coordinator");
+      if (telemetry.enabled) console.log("OpenTelemetry: exporting traces and metrics (OTEL_* settings)");
       const { startCoordinator } = await import("./main.js");
       const coordinator = await startCoordinator(opts);
       let signals = 0;
       const shutdown = (signal: string) => {
         if (++signals > 1) process.exit(1);
         console.log(`coordinator ${coordinator.id}: ${signal}, stopping`);
-        coordinator.stop().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
+        coordinator
+          .stop()
+          .then(() => telemetry.shutdown())
+          .then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
       };
       process.on("SIGTERM", () => shutdown("SIGTERM"));
       process.on("SIGINT", () => shutdown("SIGINT"));

@@ -5,6 +5,7 @@
 // one series per job state and per worker in the whole cluster (sum or max over coordinators gives
 // the same answer) and followers add no load. Names: shared/telemetry/metric-names.ts.
 import type pg from "pg";
+import { metrics as otelMetrics } from "@opentelemetry/api";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import {
   endReasonLabel,
@@ -93,6 +94,16 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
   private readonly leaderTerm: Gauge<string>;
   private readonly heartbeats: Counter<string>;
   private readonly streamRegistrations: Counter<string>;
+  // The same job figures over OTLP (no-ops unless the OpenTelemetry SDK was started first).
+  private readonly otel = (() => {
+    const meter = otelMetrics.getMeter("baton");
+    return {
+      submitted: meter.createCounter(METRICS.jobsSubmitted.replace(/_total$/, ""), { description: "Jobs accepted by SubmitJobs." }),
+      finished: meter.createCounter(METRICS.jobsFinished.replace(/_total$/, ""), { description: "Attempts that ended, by outcome and reason." }),
+      latency: meter.createHistogram(METRICS.schedulingLatency, { description: "Submission to first placement.", unit: "s" }),
+      duration: meter.createHistogram(METRICS.jobDuration, { description: "Run time of attempts.", unit: "s" }),
+    };
+  })();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -207,7 +218,10 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
   // ── hot paths: memory only ──
 
   submitted(jobs: readonly { queue: string }[]): void {
-    for (const j of jobs) this.jobsSubmitted.inc({ [LABELS.queue]: j.queue });
+    for (const j of jobs) {
+      this.jobsSubmitted.inc({ [LABELS.queue]: j.queue });
+      this.otel.submitted.add(1, { [LABELS.queue]: j.queue });
+    }
   }
 
   assigned(jobs: readonly { id: string; attempt: number; queue: string }[]): void {
@@ -244,9 +258,13 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
       const queue = this.queues.queueOf(f.jobId, f.attempt);
       // A start that arrived in the same write as its end is carried by the end (not in `changed`).
       if (f.startedAtMs > 0 && startedAttempt.get(f.jobId) === f.attempt) this.jobsStarted.inc({ [LABELS.queue]: queue });
-      this.jobsFinished.inc({ [LABELS.queue]: queue, [LABELS.outcome]: outcome, [LABELS.reason]: endReasonLabel(f.reason) });
+      const labels = { [LABELS.queue]: queue, [LABELS.outcome]: outcome, [LABELS.reason]: endReasonLabel(f.reason) };
+      this.jobsFinished.inc(labels);
+      this.otel.finished.add(1, labels);
       if (f.startedAtMs > 0 && f.atMs >= f.startedAtMs) {
-        this.jobDuration.observe({ [LABELS.queue]: queue, [LABELS.outcome]: outcome }, (f.atMs - f.startedAtMs) / 1000);
+        const seconds = (f.atMs - f.startedAtMs) / 1000;
+        this.jobDuration.observe({ [LABELS.queue]: queue, [LABELS.outcome]: outcome }, seconds);
+        this.otel.duration.record(seconds, { [LABELS.queue]: queue, [LABELS.outcome]: outcome });
       }
     }
     for (const f of finished) this.queues.forget(f.jobId, f.attempt);
@@ -266,7 +284,10 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
     const now = Date.now();
     for (const a of assigned) {
       const created = a.attempt === 1 ? createdAtMs(a.id) : undefined; // retries are not submit → placed
-      if (created !== undefined) this.schedulingLatency.observe({ [LABELS.queue]: a.queue }, Math.max(0, now - created) / 1000);
+      if (created === undefined) continue;
+      const seconds = Math.max(0, now - created) / 1000;
+      this.schedulingLatency.observe({ [LABELS.queue]: a.queue }, seconds);
+      this.otel.latency.record(seconds, { [LABELS.queue]: a.queue });
     }
   }
 
