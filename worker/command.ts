@@ -39,6 +39,8 @@ async function runWorkerCommand(raw: RawWorkerOptions): Promise<void> {
     return;
   }
   const log = (line: string) => console.error(`worker ${options.name}: ${line}`);
+  const { startTelemetry } = await import("../shared/tracing/sdk.js");
+  const telemetry = startTelemetry("baton-worker");
   let worker;
   try {
     worker = await startWorker(options, { log });
@@ -61,7 +63,7 @@ async function runWorkerCommand(raw: RawWorkerOptions): Promise<void> {
       log(`${signal} again: stopping running jobs now`);
     }
     worker.stop({ graceMs: signals === 1 ? options.shutdownGraceMs : 0 }).then(
-      () => process.exit(0),
+      () => telemetry.shutdown().then(() => process.exit(0)),
       (e: unknown) => {
         console.error(`baton worker: stop failed: ${(e as Error).message}`);
         process.exit(1);

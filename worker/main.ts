@@ -68,6 +68,7 @@ export async function startWorker(options: CompiledWorkerOptions, deps: StartWor
   const metrics = new WorkerMetrics({ slots: options.slots, running: () => runner.runningCount, registered: () => connection.registered, unackedBatches: () => reporter.unackedBatches });
   const runner = new AttemptRunner({
     slots: options.slots,
+    workerId: options.workerId,
     executors: {
       exec: new ExecExecutor({ killGraceMs: options.killGraceMs, limits, usageIntervalMs: options.usageIntervalMs }),
       js: new JsExecutor(tasks),

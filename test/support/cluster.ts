@@ -101,12 +101,16 @@ export class TestCluster {
   private clients: BatonClient[] = [];
   private n = 0;
 
-  constructor(readonly databaseUrl: string) {}
+  constructor(
+    readonly databaseUrl: string,
+    /** extra environment for every process (e.g. OTEL_* settings) */
+    private readonly env: NodeJS.ProcessEnv = {},
+  ) {}
 
   spawn(name: string, args: string[]): Proc {
     const child = spawn(process.execPath, [BIN, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, BATON_DATABASE_URL: this.databaseUrl },
+      env: { ...process.env, ...this.env, BATON_DATABASE_URL: this.databaseUrl },
     });
     const proc = new Proc(name, child);
     this.procs.push(proc);

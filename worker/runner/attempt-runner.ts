@@ -1,6 +1,7 @@
 // Takes assignments from the coordinator and runs them: dedupes resends, enforces the slot count
 // and the GPUs, picks the executor, and turns every start, log chunk, usage sample and end into a
 // job event.
+import { traceRun } from "../../shared/tracing/job-spans.js";
 import { LogStream as ProtoLogStream, type AttemptRef, type Resources } from "../../shared/gen/baton/v1/types.js";
 import type { Assignment, Finished, JobEvent } from "../../shared/gen/baton/v1/worker.js";
 import type { GpuPool } from "../gpus.js";
@@ -17,6 +18,8 @@ export interface AttemptRunnerOptions {
   logBudget?: LogBudget;
   /** The GPUs jobs may ask for; without it a job asking for one is rejected. */
   gpus?: GpuPool;
+  /** This worker's id, for the run spans of traced jobs. */
+  workerId?: string;
 }
 
 interface Entry {
@@ -92,9 +95,14 @@ export class AttemptRunner {
       },
     };
     if (budget) hooks.whenLogRoom = (resume) => budget.whenRoom(ref, resume);
-    entry.attempt = this.options.executors[executorName].start(a, hooks, { gpuIndices });
+    // A traced job runs under a span of its own here; its process gets that span's context.
+    const run = traceRun({ jobId: a.jobId, attempt: a.attempt, traceContext: a.traceContext ?? {}, workerId: this.options.workerId ?? "" });
+    entry.attempt = this.options.executors[executorName].start(run ? { ...a, traceContext: run.carrier } : a, hooks, { gpuIndices });
     this.running.set(key, entry);
-    entry.attempt.done.then((outcome) => this.onDone(key, entry, outcome));
+    entry.attempt.done.then((outcome) => {
+      run?.end(outcome);
+      this.onDone(key, entry, outcome);
+    });
   }
 
   private onDone(key: string, entry: Entry, o: Outcome): void {
