@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { BatonClient } from "../client/baton-client.js";
 import { freePort } from "../coordinator/db/embedded-postgres.js";
-import type { JobSpec } from "../shared/gen/baton/v1/types.js";
+import { JobSpec } from "../shared/gen/baton/v1/types.js";
 import { JobState } from "../shared/gen/baton/v1/types.js";
 import { freshDatabase, type ContenderResult } from "./graphile-contender.js";
 
@@ -46,7 +46,7 @@ function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<C
   });
 }
 
-const noop = (): JobSpec => ({
+const noop = (): JobSpec => JobSpec.fromPartial({
   name: "", queue: "", priority: 0, tenant: "", labels: {}, timeoutMs: 0, maxAttempts: 0,
   resources: { cpuMillis: 0, memoryMb: 0, gpus: 0 },
   executor: { $case: "js", js: { task: "noop", payloadJson: "" } },

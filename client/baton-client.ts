@@ -76,6 +76,7 @@ export class BatonClient {
       workerId: req.workerId ?? "",
       pageSize: req.pageSize ?? 0,
       pageToken: req.pageToken ?? "",
+      dead: req.dead ?? false,
     };
     const res = await this.unary<ListJobsResponse>((m, o, cb) => this.jobs.listJobs(full, m, o, cb));
     return { jobs: res.jobs, nextPageToken: res.nextPageToken };

@@ -1,6 +1,6 @@
 // Turns `baton submit` flags into a JobSpec. Pure: no I/O, the environment is passed in, so every
 // accepted form and every error message is unit-tested.
-import type { JobSpec } from "../../shared/gen/baton/v1/types.js";
+import { JobSpec } from "../../shared/gen/baton/v1/types.js";
 import { isJobStateName, JOB_STATE_NAMES, type JobStateName } from "../../shared/domain.js";
 import { UsageError } from "./usage-error.js";
 
@@ -177,7 +177,7 @@ export function buildJobSpec(
     };
   }
 
-  return {
+  return JobSpec.fromPartial({
     name: args.name ?? "",
     queue: args.queue ?? "",
     priority: args.priority === undefined ? 0 : parseInteger(args.priority, "--priority"),
@@ -191,5 +191,5 @@ export function buildJobSpec(
     timeoutMs: args.timeout === undefined ? 0 : parseDuration(args.timeout),
     maxAttempts: args.maxAttempts === undefined ? 0 : parseInteger(args.maxAttempts, "--max-attempts", { min: 1 }),
     tenant: args.tenant ?? "",
-  };
+  });
 }

@@ -35,6 +35,11 @@ export function toJob(row: JobRow, attempts: AttemptRow[] = []): Job {
       : undefined,
     logBytes: Number(row.log_bytes),
     logTruncated: row.log_truncated,
+    runAtMs: 0,
+    idempotencyKey: "",
+    templateName: "",
+    templateVersion: 0,
+    scheduleId: "",
   };
 }
 

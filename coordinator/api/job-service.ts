@@ -112,6 +112,17 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
 
     getJobLogs: getJobLogs({ pool, logsWritten: deps.logsWritten, changes: deps.changes, parseId }),
 
+    // Issue 4 (job semantics) fills these in.
+    updateJob: unary(async () => {
+      throw Object.assign(new Error("UpdateJob is not implemented yet"), { code: "UNIMPLEMENTED" });
+    }),
+    deleteJob: unary(async () => {
+      throw Object.assign(new Error("DeleteJob is not implemented yet"), { code: "UNIMPLEMENTED" });
+    }),
+    retryJobs: unary(async () => {
+      throw Object.assign(new Error("RetryJobs is not implemented yet"), { code: "UNIMPLEMENTED" });
+    }),
+
     watchJob: (call: ServerWritableStream<WatchJobRequest, Job>) => {
       let last = "";
       let done = false;

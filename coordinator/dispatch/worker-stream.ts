@@ -99,5 +99,10 @@ export function toJobSpec(job: Pick<AssignedJob, "name" | "queue" | "tenant" | "
           },
     timeoutMs: job.timeout_ms,
     maxAttempts: job.max_attempts,
+    retry: undefined,
+    runAtMs: 0,
+    idempotencyKey: "",
+    idempotencyWindowS: 0,
+    template: undefined,
   };
 }

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { freePort } from "../../coordinator/db/embedded-postgres.js";
 import { BatonClient, BatonClientError } from "../../client/baton-client.js";
-import { JobState } from "../../shared/gen/baton/v1/types.js";
+import { JobSpec, JobState } from "../../shared/gen/baton/v1/types.js";
 import { makeJob, startFakeCoordinator, type FakeCoordinator } from "./fake-coordinator.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -338,8 +338,8 @@ describe("BatonClient", () => {
   });
 });
 
-function baseSpec() {
-  return {
+function baseSpec(): JobSpec {
+  return JobSpec.fromPartial({
     name: "",
     queue: "",
     priority: 0,
@@ -349,5 +349,5 @@ function baseSpec() {
     timeoutMs: 0,
     maxAttempts: 0,
     tenant: "",
-  };
+  }) as JobSpec;
 }

@@ -163,6 +163,15 @@ export async function startFakeCoordinator(): Promise<FakeCoordinator> {
       fake.jobs.set(job.id, next);
       callback(null, next);
     },
+    updateJob(_call, callback) {
+      callback({ code: status.UNIMPLEMENTED, details: "not in the fake" });
+    },
+    deleteJob(_call, callback) {
+      callback({ code: status.UNIMPLEMENTED, details: "not in the fake" });
+    },
+    retryJobs(_call, callback) {
+      callback({ code: status.UNIMPLEMENTED, details: "not in the fake" });
+    },
     getJobLogs(call) {
       fake.logRequests.push(call.request);
       if (!fake.jobs.has(call.request.id)) {

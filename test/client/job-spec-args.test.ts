@@ -99,6 +99,11 @@ describe("buildJobSpec", () => {
       timeoutMs: 0,
       maxAttempts: 0,
       tenant: "",
+      retry: undefined,
+      runAtMs: 0,
+      idempotencyKey: "",
+      idempotencyWindowS: 0,
+      template: undefined,
     });
   });
 

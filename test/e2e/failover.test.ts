@@ -1,7 +1,7 @@
 // Killing processes on either side of the worker stream and the leader lock: nothing submitted is lost.
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import type { JobSpec } from "../../shared/gen/baton/v1/types.js";
+import { JobSpec } from "../../shared/gen/baton/v1/types.js";
 import { JobState } from "../../shared/gen/baton/v1/types.js";
 import { findOvercommits } from "../support/capacity.js";
 import { jobCounts, TestCluster, waitUntil } from "../support/cluster.js";
@@ -24,19 +24,19 @@ async function setup() {
 }
 
 function execSpec(argv: string[]): JobSpec {
-  return {
+  return JobSpec.fromPartial({
     name: "", queue: "", priority: 0, tenant: "", labels: {}, timeoutMs: 0, maxAttempts: 0,
     resources: { cpuMillis: 100, memoryMb: 64, gpus: 0 },
     executor: { $case: "exec", exec: { argv, env: {}, cwd: "" } },
-  };
+  });
 }
 
 function jsSpec(task: string, payload: unknown): JobSpec {
-  return {
+  return JobSpec.fromPartial({
     name: "", queue: "", priority: 0, tenant: "", labels: {}, timeoutMs: 0, maxAttempts: 0,
     resources: { cpuMillis: 10, memoryMb: 8, gpus: 0 },
     executor: { $case: "js", js: { task, payloadJson: JSON.stringify(payload) } },
-  };
+  });
 }
 
 async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {

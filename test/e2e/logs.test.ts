@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { JobState, type JobSpec } from "../../shared/gen/baton/v1/types.js";
+import { JobSpec, JobState } from "../../shared/gen/baton/v1/types.js";
 import { Proc, TestCluster, waitUntil } from "../support/cluster.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
 
@@ -26,11 +26,11 @@ afterEach(async () => {
 });
 
 function execSpec(argv: string[]): JobSpec {
-  return {
+  return JobSpec.fromPartial({
     name: "", queue: "", priority: 0, tenant: "", labels: {}, timeoutMs: 0, maxAttempts: 0,
     resources: { cpuMillis: 100, memoryMb: 64, gpus: 0 },
     executor: { $case: "exec", exec: { argv, env: {}, cwd: "" } },
-  };
+  });
 }
 
 /** The real CLI as a child; stdout and stderr kept as bytes. */

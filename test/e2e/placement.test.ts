@@ -1,7 +1,7 @@
 // Real coordinator and worker processes: resource-aware placement end to end.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobState, type JobSpec } from "../../shared/gen/baton/v1/types.js";
+import { JobSpec, JobState } from "../../shared/gen/baton/v1/types.js";
 import { findOvercommits } from "../support/capacity.js";
 import { jobCounts, TestCluster, waitUntil, type CoordinatorProc, type WorkerProc } from "../support/cluster.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 function exec(argv: string[], cpu: number, memory: number, extra: Partial<JobSpec> = {}): JobSpec {
-  return {
+  return JobSpec.fromPartial({
     name: "",
     queue: "",
     priority: 0,
@@ -40,7 +40,7 @@ function exec(argv: string[], cpu: number, memory: number, extra: Partial<JobSpe
     maxAttempts: 0,
     tenant: "",
     ...extra,
-  };
+  });
 }
 
 describe("placement across workers of different sizes", () => {

@@ -6,7 +6,7 @@ import { BatonClient, BatonClientError } from "../../client/baton-client.js";
 import { startCoordinator, type RunningCoordinator } from "../../coordinator/main.js";
 import { compileCoordinatorOptions } from "../../coordinator/options.js";
 import type { JobLogChunk } from "../../shared/gen/baton/v1/jobs.js";
-import { JobState, LogStream } from "../../shared/gen/baton/v1/types.js";
+import { JobSpec, JobState, LogStream } from "../../shared/gen/baton/v1/types.js";
 import {
   WorkerServiceClient,
   type CoordinatorMessage,
@@ -110,7 +110,7 @@ afterAll(async () => {
 
 /** Submits a job and waits for its assignment on the scripted worker; returns its id and attempt. */
 async function placedJob(): Promise<{ id: string; attempt: number }> {
-  const [id] = await client.submitJobs([{ name: "talker", queue: "", priority: 0, resources: { cpuMillis: 100, memoryMb: 10, gpus: 0 }, labels: {}, executor: { $case: "exec", exec: { argv: ["true"], env: {}, cwd: "" } }, timeoutMs: 0, maxAttempts: 1, tenant: "" }]);
+  const [id] = await client.submitJobs([JobSpec.fromPartial({ name: "talker", queue: "", priority: 0, resources: { cpuMillis: 100, memoryMb: 10, gpus: 0 }, labels: {}, executor: { $case: "exec", exec: { argv: ["true"], env: {}, cwd: "" } }, timeoutMs: 0, maxAttempts: 1, tenant: "" })]);
   const a = await worker.next((m) =>
     m.msg?.$case === "assignments" ? m.msg.assignments.assignments.find((x) => x.jobId === id) : undefined,
   );

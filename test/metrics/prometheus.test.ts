@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../coordinator/db/embedded-postgres.js";
-import type { JobSpec } from "../../shared/gen/baton/v1/types.js";
+import { JobSpec } from "../../shared/gen/baton/v1/types.js";
 import { METRICS } from "../../shared/telemetry/metric-names.js";
 import { jobCounts, Proc, TestCluster, waitUntil, type CoordinatorProc, type WorkerProc } from "../support/cluster.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
@@ -170,7 +170,7 @@ if (missing.length > 0 && process.env.CI === "true") {
     // ── helpers ──
 
     function shell(script: string, queue: string, maxAttempts = 1): JobSpec {
-      return {
+      return JobSpec.fromPartial({
         name: "",
         queue,
         priority: 0,
@@ -180,7 +180,7 @@ if (missing.length > 0 && process.env.CI === "true") {
         timeoutMs: 0,
         maxAttempts,
         tenant: "",
-      };
+      });
     }
 
     interface Sample {

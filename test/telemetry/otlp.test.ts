@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobSpec } from "../../shared/gen/baton/v1/types.js";
+import { JobSpec } from "../../shared/gen/baton/v1/types.js";
 import { TestCluster } from "../support/cluster.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
 import { OtlpReceiver, type ReceivedSpan } from "../support/otlp-receiver.js";
@@ -42,11 +42,11 @@ describe("OpenTelemetry", () => {
     await cluster.worker({ name: "otel", coordinators: [coord.grpcAddress] });
     const client = cluster.client(coord.grpcAddress);
     const out = path.join(dir, "traceparent");
-    const spec: JobSpec = {
+    const spec: JobSpec = JobSpec.fromPartial({
       name: "", queue: "traced", priority: 0, tenant: "", labels: {}, timeoutMs: 0, maxAttempts: 0,
       resources: { cpuMillis: 100, memoryMb: 64, gpus: 0 },
       executor: { $case: "exec", exec: { argv: ["sh", "-c", `printf %s "$TRACEPARENT" > ${out}`], env: {}, cwd: "" } },
-    };
+    });
     const [id] = await client.submitJobs([spec]);
     for await (const j of client.watchJob(id!)) void j;
 

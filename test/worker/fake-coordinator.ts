@@ -10,7 +10,7 @@ import {
   type Register,
   type WorkerMessage,
 } from "../../shared/gen/baton/v1/worker.js";
-import type { JobSpec, LogStream, Usage } from "../../shared/gen/baton/v1/types.js";
+import { JobSpec, type LogStream, type Usage } from "../../shared/gen/baton/v1/types.js";
 
 const DEFAULT_WAIT_MS = 15_000;
 
@@ -221,7 +221,7 @@ export function jobId(prefix = "job"): string {
 
 export function execAssignment(id: string, argv: string[], extra: Partial<Assignment> & { env?: Record<string, string>; cwd?: string } = {}): Assignment {
   const { env = {}, cwd = "", ...rest } = extra;
-  const spec: JobSpec = {
+  const spec: JobSpec = JobSpec.fromPartial({
     name: id,
     queue: "default",
     priority: 0,
@@ -231,12 +231,12 @@ export function execAssignment(id: string, argv: string[], extra: Partial<Assign
     timeoutMs: 0,
     maxAttempts: 1,
     tenant: "",
-  };
+  });
   return { jobId: id, attempt: 1, spec, timeoutMs: 0, traceContext: {}, ...rest } as Assignment;
 }
 
 export function jsAssignment(id: string, task: string, payload?: unknown, extra: Partial<Assignment> = {}): Assignment {
-  const spec: JobSpec = {
+  const spec: JobSpec = JobSpec.fromPartial({
     name: id,
     queue: "default",
     priority: 0,
@@ -246,7 +246,7 @@ export function jsAssignment(id: string, task: string, payload?: unknown, extra:
     timeoutMs: 0,
     maxAttempts: 1,
     tenant: "",
-  };
+  });
   return { jobId: id, attempt: 1, spec, timeoutMs: 0, traceContext: {}, ...extra } as Assignment;
 }
 

@@ -29,11 +29,42 @@ import {
   LogStream,
   logStreamFromJSON,
   logStreamToJSON,
+  Resources,
 } from "./types.js";
 
 export const protobufPackage = "baton.v1";
 
 export const protobufFileName = "baton/v1/jobs.proto";
+
+export interface UpdateJobRequest {
+  id: string;
+  priority?:
+    | number
+    | undefined;
+  /** unset: unchanged */
+  resources: Resources | undefined;
+  runAtMs?: number | undefined;
+  queue?: string | undefined;
+}
+
+export interface DeleteJobRequest {
+  id: string;
+}
+
+export interface DeleteJobResponse {
+}
+
+export interface RetryJobsRequest {
+  ids: string[];
+  /** or every dead (failed) job matching these, when ids is empty */
+  queue: string;
+  /** required to retry by filter, so that an empty request retries nothing */
+  allDead: boolean;
+}
+
+export interface RetryJobsResponse {
+  ids: string[];
+}
 
 export interface SubmitJobsRequest {
   jobs: JobSpec[];
@@ -57,6 +88,8 @@ export interface ListJobsRequest {
   pageSize: number;
   /** from a previous response */
   pageToken: string;
+  /** the dead-letter view: jobs that failed after their last attempt */
+  dead: boolean;
 }
 
 export interface ListJobsResponse {
@@ -87,6 +120,436 @@ export interface JobLogChunk {
   atMs: number;
   seq: number;
 }
+
+function createBaseUpdateJobRequest(): UpdateJobRequest {
+  return { id: "", priority: undefined, resources: undefined, runAtMs: undefined, queue: undefined };
+}
+
+export const UpdateJobRequest: MessageFns<UpdateJobRequest> = {
+  encode(message: UpdateJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.priority !== undefined) {
+      writer.uint32(16).int32(message.priority);
+    }
+    if (message.resources !== undefined) {
+      Resources.encode(message.resources, writer.uint32(26).fork()).join();
+    }
+    if (message.runAtMs !== undefined) {
+      writer.uint32(32).int64(message.runAtMs);
+    }
+    if (message.queue !== undefined) {
+      writer.uint32(42).string(message.queue);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.priority = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.resources = Resources.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.runAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.queue = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateJobRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : undefined,
+      resources: isSet(object.resources) ? Resources.fromJSON(object.resources) : undefined,
+      runAtMs: isSet(object.runAtMs)
+        ? globalThis.Number(object.runAtMs)
+        : isSet(object.run_at_ms)
+        ? globalThis.Number(object.run_at_ms)
+        : undefined,
+      queue: isSet(object.queue) ? globalThis.String(object.queue) : undefined,
+    };
+  },
+
+  toJSON(message: UpdateJobRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.priority !== undefined) {
+      obj.priority = Math.round(message.priority);
+    }
+    if (message.resources !== undefined) {
+      obj.resources = Resources.toJSON(message.resources);
+    }
+    if (message.runAtMs !== undefined) {
+      obj.runAtMs = Math.round(message.runAtMs);
+    }
+    if (message.queue !== undefined) {
+      obj.queue = message.queue;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateJobRequest>, I>>(base?: I): UpdateJobRequest {
+    return UpdateJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateJobRequest>, I>>(object: I): UpdateJobRequest {
+    const message = createBaseUpdateJobRequest();
+    message.id = object.id ?? "";
+    message.priority = object.priority ?? undefined;
+    message.resources = (object.resources !== undefined && object.resources !== null)
+      ? Resources.fromPartial(object.resources)
+      : undefined;
+    message.runAtMs = object.runAtMs ?? undefined;
+    message.queue = object.queue ?? undefined;
+    return message;
+  },
+};
+
+function createBaseDeleteJobRequest(): DeleteJobRequest {
+  return { id: "" };
+}
+
+export const DeleteJobRequest: MessageFns<DeleteJobRequest> = {
+  encode(message: DeleteJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteJobRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: DeleteJobRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteJobRequest>, I>>(base?: I): DeleteJobRequest {
+    return DeleteJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteJobRequest>, I>>(object: I): DeleteJobRequest {
+    const message = createBaseDeleteJobRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteJobResponse(): DeleteJobResponse {
+  return {};
+}
+
+export const DeleteJobResponse: MessageFns<DeleteJobResponse> = {
+  encode(_: DeleteJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteJobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteJobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteJobResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteJobResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteJobResponse>, I>>(base?: I): DeleteJobResponse {
+    return DeleteJobResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteJobResponse>, I>>(_: I): DeleteJobResponse {
+    const message = createBaseDeleteJobResponse();
+    return message;
+  },
+};
+
+function createBaseRetryJobsRequest(): RetryJobsRequest {
+  return { ids: [], queue: "", allDead: false };
+}
+
+export const RetryJobsRequest: MessageFns<RetryJobsRequest> = {
+  encode(message: RetryJobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.ids) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.queue !== "") {
+      writer.uint32(18).string(message.queue);
+    }
+    if (message.allDead !== false) {
+      writer.uint32(24).bool(message.allDead);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryJobsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryJobsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ids.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.queue = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.allDead = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetryJobsRequest {
+    return {
+      ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => globalThis.String(e)) : [],
+      queue: isSet(object.queue) ? globalThis.String(object.queue) : "",
+      allDead: isSet(object.allDead)
+        ? globalThis.Boolean(object.allDead)
+        : isSet(object.all_dead)
+        ? globalThis.Boolean(object.all_dead)
+        : false,
+    };
+  },
+
+  toJSON(message: RetryJobsRequest): unknown {
+    const obj: any = {};
+    if (message.ids?.length) {
+      obj.ids = message.ids;
+    }
+    if (message.queue !== "") {
+      obj.queue = message.queue;
+    }
+    if (message.allDead !== false) {
+      obj.allDead = message.allDead;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RetryJobsRequest>, I>>(base?: I): RetryJobsRequest {
+    return RetryJobsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RetryJobsRequest>, I>>(object: I): RetryJobsRequest {
+    const message = createBaseRetryJobsRequest();
+    message.ids = object.ids?.map((e) => e) || [];
+    message.queue = object.queue ?? "";
+    message.allDead = object.allDead ?? false;
+    return message;
+  },
+};
+
+function createBaseRetryJobsResponse(): RetryJobsResponse {
+  return { ids: [] };
+}
+
+export const RetryJobsResponse: MessageFns<RetryJobsResponse> = {
+  encode(message: RetryJobsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.ids) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryJobsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryJobsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ids.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetryJobsResponse {
+    return { ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: RetryJobsResponse): unknown {
+    const obj: any = {};
+    if (message.ids?.length) {
+      obj.ids = message.ids;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RetryJobsResponse>, I>>(base?: I): RetryJobsResponse {
+    return RetryJobsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RetryJobsResponse>, I>>(object: I): RetryJobsResponse {
+    const message = createBaseRetryJobsResponse();
+    message.ids = object.ids?.map((e) => e) || [];
+    return message;
+  },
+};
 
 function createBaseSubmitJobsRequest(): SubmitJobsRequest {
   return { jobs: [] };
@@ -290,7 +753,7 @@ export const GetJobRequest: MessageFns<GetJobRequest> = {
 };
 
 function createBaseListJobsRequest(): ListJobsRequest {
-  return { states: [], queue: "", workerId: "", pageSize: 0, pageToken: "" };
+  return { states: [], queue: "", workerId: "", pageSize: 0, pageToken: "", dead: false };
 }
 
 export const ListJobsRequest: MessageFns<ListJobsRequest> = {
@@ -313,6 +776,9 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(42).string(message.pageToken);
+    }
+    if (message.dead !== false) {
+      writer.uint32(48).bool(message.dead);
     }
     return writer;
   },
@@ -380,6 +846,14 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.dead = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -411,6 +885,7 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      dead: isSet(object.dead) ? globalThis.Boolean(object.dead) : false,
     };
   },
 
@@ -431,6 +906,9 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.dead !== false) {
+      obj.dead = message.dead;
+    }
     return obj;
   },
 
@@ -444,6 +922,7 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     message.workerId = object.workerId ?? "";
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.dead = object.dead ?? false;
     return message;
   },
 };
@@ -970,6 +1449,36 @@ export const JobServiceService = {
     responseSerialize: (value: JobLogChunk): Buffer => Buffer.from(JobLogChunk.encode(value).finish()),
     responseDeserialize: (value: Buffer): JobLogChunk => JobLogChunk.decode(value),
   },
+  /** Changes a pending job's priority, resources, run_at or queue. */
+  updateJob: {
+    path: "/baton.v1.JobService/UpdateJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateJobRequest): Buffer => Buffer.from(UpdateJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateJobRequest => UpdateJobRequest.decode(value),
+    responseSerialize: (value: Job): Buffer => Buffer.from(Job.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Job => Job.decode(value),
+  },
+  /** Deletes a job that is not running (pending, or finished) with its history and logs. */
+  deleteJob: {
+    path: "/baton.v1.JobService/DeleteJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteJobRequest): Buffer => Buffer.from(DeleteJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteJobRequest => DeleteJobRequest.decode(value),
+    responseSerialize: (value: DeleteJobResponse): Buffer => Buffer.from(DeleteJobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteJobResponse => DeleteJobResponse.decode(value),
+  },
+  /** Puts failed (dead-letter) or cancelled jobs back in the queue: by ids, or all matching a filter. */
+  retryJobs: {
+    path: "/baton.v1.JobService/RetryJobs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RetryJobsRequest): Buffer => Buffer.from(RetryJobsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RetryJobsRequest => RetryJobsRequest.decode(value),
+    responseSerialize: (value: RetryJobsResponse): Buffer => Buffer.from(RetryJobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RetryJobsResponse => RetryJobsResponse.decode(value),
+  },
 } as const;
 
 export interface JobServiceServer extends UntypedServiceImplementation {
@@ -983,6 +1492,12 @@ export interface JobServiceServer extends UntypedServiceImplementation {
   watchJob: handleServerStreamingCall<WatchJobRequest, Job>;
   /** Streams a job's output in order; with follow, keeps streaming until the job is finished. */
   getJobLogs: handleServerStreamingCall<GetJobLogsRequest, JobLogChunk>;
+  /** Changes a pending job's priority, resources, run_at or queue. */
+  updateJob: handleUnaryCall<UpdateJobRequest, Job>;
+  /** Deletes a job that is not running (pending, or finished) with its history and logs. */
+  deleteJob: handleUnaryCall<DeleteJobRequest, DeleteJobResponse>;
+  /** Puts failed (dead-letter) or cancelled jobs back in the queue: by ids, or all matching a filter. */
+  retryJobs: handleUnaryCall<RetryJobsRequest, RetryJobsResponse>;
 }
 
 export interface JobServiceClient extends Client {
@@ -1052,6 +1567,51 @@ export interface JobServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<JobLogChunk>;
+  /** Changes a pending job's priority, resources, run_at or queue. */
+  updateJob(request: UpdateJobRequest, callback: (error: ServiceError | null, response: Job) => void): ClientUnaryCall;
+  updateJob(
+    request: UpdateJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  updateJob(
+    request: UpdateJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Job) => void,
+  ): ClientUnaryCall;
+  /** Deletes a job that is not running (pending, or finished) with its history and logs. */
+  deleteJob(
+    request: DeleteJobRequest,
+    callback: (error: ServiceError | null, response: DeleteJobResponse) => void,
+  ): ClientUnaryCall;
+  deleteJob(
+    request: DeleteJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteJobResponse) => void,
+  ): ClientUnaryCall;
+  deleteJob(
+    request: DeleteJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteJobResponse) => void,
+  ): ClientUnaryCall;
+  /** Puts failed (dead-letter) or cancelled jobs back in the queue: by ids, or all matching a filter. */
+  retryJobs(
+    request: RetryJobsRequest,
+    callback: (error: ServiceError | null, response: RetryJobsResponse) => void,
+  ): ClientUnaryCall;
+  retryJobs(
+    request: RetryJobsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RetryJobsResponse) => void,
+  ): ClientUnaryCall;
+  retryJobs(
+    request: RetryJobsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RetryJobsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const JobServiceClient = makeGenericClientConstructor(JobServiceService, "baton.v1.JobService") as unknown as {

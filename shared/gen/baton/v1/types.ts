@@ -11,6 +11,53 @@ export const protobufPackage = "baton.v1";
 
 export const protobufFileName = "baton/v1/types.proto";
 
+export enum Backoff {
+  /** BACKOFF_UNSPECIFIED - the cluster default */
+  BACKOFF_UNSPECIFIED = 0,
+  BACKOFF_EXPONENTIAL = 1,
+  BACKOFF_FIXED = 2,
+  /** BACKOFF_NONE - retry at once */
+  BACKOFF_NONE = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function backoffFromJSON(object: any): Backoff {
+  switch (object) {
+    case 0:
+    case "BACKOFF_UNSPECIFIED":
+      return Backoff.BACKOFF_UNSPECIFIED;
+    case 1:
+    case "BACKOFF_EXPONENTIAL":
+      return Backoff.BACKOFF_EXPONENTIAL;
+    case 2:
+    case "BACKOFF_FIXED":
+      return Backoff.BACKOFF_FIXED;
+    case 3:
+    case "BACKOFF_NONE":
+      return Backoff.BACKOFF_NONE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Backoff.UNRECOGNIZED;
+  }
+}
+
+export function backoffToJSON(object: Backoff): string {
+  switch (object) {
+    case Backoff.BACKOFF_UNSPECIFIED:
+      return "BACKOFF_UNSPECIFIED";
+    case Backoff.BACKOFF_EXPONENTIAL:
+      return "BACKOFF_EXPONENTIAL";
+    case Backoff.BACKOFF_FIXED:
+      return "BACKOFF_FIXED";
+    case Backoff.BACKOFF_NONE:
+      return "BACKOFF_NONE";
+    case Backoff.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum JobState {
   JOB_STATE_UNSPECIFIED = 0,
   /** JOB_STATE_PENDING - waiting for a placement */
@@ -162,9 +209,47 @@ export interface JobSpec {
   /** 0: the cluster default */
   maxAttempts: number;
   tenant: string;
+  /** unset: the cluster default */
+  retry:
+    | RetryPolicy
+    | undefined;
+  /** not before this time (epoch ms); 0: now */
+  runAtMs: number;
+  /** A second submit with the same key within the window returns the first job instead. */
+  idempotencyKey: string;
+  /** 0: the cluster default */
+  idempotencyWindowS: number;
+  /** Submit from a named template instead of (or on top of) the fields above. */
+  template: TemplateRef | undefined;
 }
 
 export interface JobSpec_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface RetryPolicy {
+  backoff: Backoff;
+  /** first retry delay (exponential) or every delay (fixed) */
+  initialDelayMs: number;
+  /** cap for exponential */
+  maxDelayMs: number;
+  /** exponential growth, default 2 */
+  multiplier: number;
+  /** 0..1: each delay is scaled by a random factor in [1 - jitter, 1] */
+  jitter: number;
+  /** exit codes that are never retried */
+  finalExitCodes: number[];
+}
+
+export interface TemplateRef {
+  name: string;
+  /** 0: the latest */
+  version: number;
+  params: { [key: string]: string };
+}
+
+export interface TemplateRef_ParamsEntry {
   key: string;
   value: string;
 }
@@ -218,6 +303,14 @@ export interface Job {
   logBytes: number;
   /** output went past the per-job cap and was cut */
   logTruncated: boolean;
+  /** not placed before this time (also the next retry's time) */
+  runAtMs: number;
+  idempotencyKey: string;
+  /** the template it was made from, if any */
+  templateName: string;
+  templateVersion: number;
+  /** the cron schedule that made it, if any */
+  scheduleId: string;
 }
 
 /** A sample of what a job's process tree uses. */
@@ -661,6 +754,11 @@ function createBaseJobSpec(): JobSpec {
     timeoutMs: 0,
     maxAttempts: 0,
     tenant: "",
+    retry: undefined,
+    runAtMs: 0,
+    idempotencyKey: "",
+    idempotencyWindowS: 0,
+    template: undefined,
   };
 }
 
@@ -697,6 +795,21 @@ export const JobSpec: MessageFns<JobSpec> = {
     }
     if (message.tenant !== "") {
       writer.uint32(82).string(message.tenant);
+    }
+    if (message.retry !== undefined) {
+      RetryPolicy.encode(message.retry, writer.uint32(90).fork()).join();
+    }
+    if (message.runAtMs !== 0) {
+      writer.uint32(96).int64(message.runAtMs);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(106).string(message.idempotencyKey);
+    }
+    if (message.idempotencyWindowS !== 0) {
+      writer.uint32(112).int32(message.idempotencyWindowS);
+    }
+    if (message.template !== undefined) {
+      TemplateRef.encode(message.template, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -797,6 +910,46 @@ export const JobSpec: MessageFns<JobSpec> = {
             message.tenant = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.retry = RetryPolicy.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.runAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.idempotencyWindowS = reader.int32();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.template = TemplateRef.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -845,6 +998,23 @@ export const JobSpec: MessageFns<JobSpec> = {
         ? globalThis.Number(object.max_attempts)
         : 0,
       tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      retry: isSet(object.retry) ? RetryPolicy.fromJSON(object.retry) : undefined,
+      runAtMs: isSet(object.runAtMs)
+        ? globalThis.Number(object.runAtMs)
+        : isSet(object.run_at_ms)
+        ? globalThis.Number(object.run_at_ms)
+        : 0,
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+      idempotencyWindowS: isSet(object.idempotencyWindowS)
+        ? globalThis.Number(object.idempotencyWindowS)
+        : isSet(object.idempotency_window_s)
+        ? globalThis.Number(object.idempotency_window_s)
+        : 0,
+      template: isSet(object.template) ? TemplateRef.fromJSON(object.template) : undefined,
     };
   },
 
@@ -884,6 +1054,21 @@ export const JobSpec: MessageFns<JobSpec> = {
     }
     if (message.tenant !== "") {
       obj.tenant = message.tenant;
+    }
+    if (message.retry !== undefined) {
+      obj.retry = RetryPolicy.toJSON(message.retry);
+    }
+    if (message.runAtMs !== 0) {
+      obj.runAtMs = Math.round(message.runAtMs);
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    if (message.idempotencyWindowS !== 0) {
+      obj.idempotencyWindowS = Math.round(message.idempotencyWindowS);
+    }
+    if (message.template !== undefined) {
+      obj.template = TemplateRef.toJSON(message.template);
     }
     return obj;
   },
@@ -925,6 +1110,15 @@ export const JobSpec: MessageFns<JobSpec> = {
     message.timeoutMs = object.timeoutMs ?? 0;
     message.maxAttempts = object.maxAttempts ?? 0;
     message.tenant = object.tenant ?? "";
+    message.retry = (object.retry !== undefined && object.retry !== null)
+      ? RetryPolicy.fromPartial(object.retry)
+      : undefined;
+    message.runAtMs = object.runAtMs ?? 0;
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    message.idempotencyWindowS = object.idempotencyWindowS ?? 0;
+    message.template = (object.template !== undefined && object.template !== null)
+      ? TemplateRef.fromPartial(object.template)
+      : undefined;
     return message;
   },
 };
@@ -1008,6 +1202,397 @@ export const JobSpec_LabelsEntry: MessageFns<JobSpec_LabelsEntry> = {
   },
   fromPartial<I extends Exact<DeepPartial<JobSpec_LabelsEntry>, I>>(object: I): JobSpec_LabelsEntry {
     const message = createBaseJobSpec_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseRetryPolicy(): RetryPolicy {
+  return { backoff: 0, initialDelayMs: 0, maxDelayMs: 0, multiplier: 0, jitter: 0, finalExitCodes: [] };
+}
+
+export const RetryPolicy: MessageFns<RetryPolicy> = {
+  encode(message: RetryPolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.backoff !== 0) {
+      writer.uint32(8).int32(message.backoff);
+    }
+    if (message.initialDelayMs !== 0) {
+      writer.uint32(16).int32(message.initialDelayMs);
+    }
+    if (message.maxDelayMs !== 0) {
+      writer.uint32(24).int32(message.maxDelayMs);
+    }
+    if (message.multiplier !== 0) {
+      writer.uint32(33).double(message.multiplier);
+    }
+    if (message.jitter !== 0) {
+      writer.uint32(41).double(message.jitter);
+    }
+    if (message.finalExitCodes.length !== 0) {
+      writer.uint32(50).fork();
+      for (const v of message.finalExitCodes) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryPolicy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryPolicy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.backoff = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.initialDelayMs = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxDelayMs = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.multiplier = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.jitter = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag === 48) {
+              message.finalExitCodes.push(reader.int32());
+
+              continue;
+            }
+
+            if (tag === 50) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.finalExitCodes.push(reader.int32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetryPolicy {
+    return {
+      backoff: isSet(object.backoff) ? backoffFromJSON(object.backoff) : 0,
+      initialDelayMs: isSet(object.initialDelayMs)
+        ? globalThis.Number(object.initialDelayMs)
+        : isSet(object.initial_delay_ms)
+        ? globalThis.Number(object.initial_delay_ms)
+        : 0,
+      maxDelayMs: isSet(object.maxDelayMs)
+        ? globalThis.Number(object.maxDelayMs)
+        : isSet(object.max_delay_ms)
+        ? globalThis.Number(object.max_delay_ms)
+        : 0,
+      multiplier: isSet(object.multiplier) ? globalThis.Number(object.multiplier) : 0,
+      jitter: isSet(object.jitter) ? globalThis.Number(object.jitter) : 0,
+      finalExitCodes: globalThis.Array.isArray(object?.finalExitCodes)
+        ? object.finalExitCodes.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.final_exit_codes)
+        ? object.final_exit_codes.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RetryPolicy): unknown {
+    const obj: any = {};
+    if (message.backoff !== 0) {
+      obj.backoff = backoffToJSON(message.backoff);
+    }
+    if (message.initialDelayMs !== 0) {
+      obj.initialDelayMs = Math.round(message.initialDelayMs);
+    }
+    if (message.maxDelayMs !== 0) {
+      obj.maxDelayMs = Math.round(message.maxDelayMs);
+    }
+    if (message.multiplier !== 0) {
+      obj.multiplier = floatToJson(message.multiplier);
+    }
+    if (message.jitter !== 0) {
+      obj.jitter = floatToJson(message.jitter);
+    }
+    if (message.finalExitCodes?.length) {
+      obj.finalExitCodes = message.finalExitCodes.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RetryPolicy>, I>>(base?: I): RetryPolicy {
+    return RetryPolicy.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RetryPolicy>, I>>(object: I): RetryPolicy {
+    const message = createBaseRetryPolicy();
+    message.backoff = object.backoff ?? 0;
+    message.initialDelayMs = object.initialDelayMs ?? 0;
+    message.maxDelayMs = object.maxDelayMs ?? 0;
+    message.multiplier = object.multiplier ?? 0;
+    message.jitter = object.jitter ?? 0;
+    message.finalExitCodes = object.finalExitCodes?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseTemplateRef(): TemplateRef {
+  return { name: "", version: 0, params: {} };
+}
+
+export const TemplateRef: MessageFns<TemplateRef> = {
+  encode(message: TemplateRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).int32(message.version);
+    }
+    globalThis.Object.entries(message.params).forEach(([key, value]: [string, string]) => {
+      TemplateRef_ParamsEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TemplateRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTemplateRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = TemplateRef_ParamsEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.params[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TemplateRef {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      params: isObject(object.params)
+        ? (globalThis.Object.entries(object.params) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: TemplateRef): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.params) {
+      const entries = globalThis.Object.entries(message.params) as [string, string][];
+      if (entries.length > 0) {
+        obj.params = {};
+        entries.forEach(([k, v]) => {
+          obj.params[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TemplateRef>, I>>(base?: I): TemplateRef {
+    return TemplateRef.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TemplateRef>, I>>(object: I): TemplateRef {
+    const message = createBaseTemplateRef();
+    message.name = object.name ?? "";
+    message.version = object.version ?? 0;
+    message.params = (globalThis.Object.entries(object.params ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseTemplateRef_ParamsEntry(): TemplateRef_ParamsEntry {
+  return { key: "", value: "" };
+}
+
+export const TemplateRef_ParamsEntry: MessageFns<TemplateRef_ParamsEntry> = {
+  encode(message: TemplateRef_ParamsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TemplateRef_ParamsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTemplateRef_ParamsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TemplateRef_ParamsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: TemplateRef_ParamsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TemplateRef_ParamsEntry>, I>>(base?: I): TemplateRef_ParamsEntry {
+    return TemplateRef_ParamsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TemplateRef_ParamsEntry>, I>>(object: I): TemplateRef_ParamsEntry {
+    const message = createBaseTemplateRef_ParamsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;
@@ -1288,6 +1873,11 @@ function createBaseJob(): Job {
     usage: undefined,
     logBytes: 0,
     logTruncated: false,
+    runAtMs: 0,
+    idempotencyKey: "",
+    templateName: "",
+    templateVersion: 0,
+    scheduleId: "",
   };
 }
 
@@ -1352,6 +1942,21 @@ export const Job: MessageFns<Job> = {
     }
     if (message.logTruncated !== false) {
       writer.uint32(160).bool(message.logTruncated);
+    }
+    if (message.runAtMs !== 0) {
+      writer.uint32(168).int64(message.runAtMs);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(178).string(message.idempotencyKey);
+    }
+    if (message.templateName !== "") {
+      writer.uint32(186).string(message.templateName);
+    }
+    if (message.templateVersion !== 0) {
+      writer.uint32(192).int32(message.templateVersion);
+    }
+    if (message.scheduleId !== "") {
+      writer.uint32(202).string(message.scheduleId);
     }
     return writer;
   },
@@ -1529,6 +2134,46 @@ export const Job: MessageFns<Job> = {
             message.logTruncated = reader.bool();
             continue;
           }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.runAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.templateName = reader.string();
+            continue;
+          }
+          case 24: {
+            if (tag !== 192) {
+              break;
+            }
+
+            message.templateVersion = reader.int32();
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1613,6 +2258,31 @@ export const Job: MessageFns<Job> = {
         : isSet(object.log_truncated)
         ? globalThis.Boolean(object.log_truncated)
         : false,
+      runAtMs: isSet(object.runAtMs)
+        ? globalThis.Number(object.runAtMs)
+        : isSet(object.run_at_ms)
+        ? globalThis.Number(object.run_at_ms)
+        : 0,
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+      templateName: isSet(object.templateName)
+        ? globalThis.String(object.templateName)
+        : isSet(object.template_name)
+        ? globalThis.String(object.template_name)
+        : "",
+      templateVersion: isSet(object.templateVersion)
+        ? globalThis.Number(object.templateVersion)
+        : isSet(object.template_version)
+        ? globalThis.Number(object.template_version)
+        : 0,
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
     };
   },
 
@@ -1678,6 +2348,21 @@ export const Job: MessageFns<Job> = {
     if (message.logTruncated !== false) {
       obj.logTruncated = message.logTruncated;
     }
+    if (message.runAtMs !== 0) {
+      obj.runAtMs = Math.round(message.runAtMs);
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    if (message.templateName !== "") {
+      obj.templateName = message.templateName;
+    }
+    if (message.templateVersion !== 0) {
+      obj.templateVersion = Math.round(message.templateVersion);
+    }
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
     return obj;
   },
 
@@ -1706,6 +2391,11 @@ export const Job: MessageFns<Job> = {
     message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
     message.logBytes = object.logBytes ?? 0;
     message.logTruncated = object.logTruncated ?? false;
+    message.runAtMs = object.runAtMs ?? 0;
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    message.templateName = object.templateName ?? "";
+    message.templateVersion = object.templateVersion ?? 0;
+    message.scheduleId = object.scheduleId ?? "";
     return message;
   },
 };

@@ -1,0 +1,2 @@
+-- Reserved for cron schedules (issue 4).
+SELECT 1;

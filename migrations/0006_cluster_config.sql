@@ -1,0 +1,2 @@
+-- Reserved for live cluster configuration (issue 4).
+SELECT 1;
