@@ -1,0 +1,2 @@
+-- Reserved: retries and dead letter (issue 4).
+SELECT 1;

@@ -1,2 +1,0 @@
--- Reserved for idempotency keys and job templates (issue 4).
-SELECT 1;

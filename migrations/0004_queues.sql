@@ -1,0 +1,2 @@
+-- Reserved: queues (issue 4).
+SELECT 1;

@@ -1,0 +1,2 @@
+-- Reserved: idempotency and templates (issue 4).
+SELECT 1;

@@ -1,2 +1,0 @@
--- Reserved for cron schedules (issue 4).
-SELECT 1;

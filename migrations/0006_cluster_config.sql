@@ -1,2 +1,0 @@
--- Reserved for live cluster configuration (issue 4).
-SELECT 1;

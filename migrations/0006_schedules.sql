@@ -1,0 +1,2 @@
+-- Reserved: schedules (issue 4).
+SELECT 1;

@@ -1,0 +1,2 @@
+-- Reserved: cluster config (issue 4).
+SELECT 1;
