@@ -94,6 +94,8 @@ export interface WorkerFlags {
   labels?: string;
   tasks?: boolean;
   extra?: string[];
+  /** extra environment for this worker only (e.g. a PATH with a stand-in nvidia-smi) */
+  env?: NodeJS.ProcessEnv;
 }
 
 export class TestCluster {
@@ -107,10 +109,10 @@ export class TestCluster {
     private readonly env: NodeJS.ProcessEnv = {},
   ) {}
 
-  spawn(name: string, args: string[]): Proc {
+  spawn(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
     const child = spawn(process.execPath, [BIN, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...this.env, BATON_DATABASE_URL: this.databaseUrl },
+      env: { ...process.env, ...this.env, ...env, BATON_DATABASE_URL: this.databaseUrl },
     });
     const proc = new Proc(name, child);
     this.procs.push(proc);
@@ -151,7 +153,7 @@ export class TestCluster {
       ...(flags.labels ? ["--labels", flags.labels] : []),
       ...(flags.tasks ? ["--tasks", TASKS] : []),
       ...(flags.extra ?? []),
-    ]) as WorkerProc;
+    ], flags.env) as WorkerProc;
     const m = await proc.waitFor(/\(([0-9a-f-]{36})\)/);
     proc.workerId = m[1]!;
     proc.httpAddress = (await proc.waitFor(/ http (\S+:\d+)/))[1]!;
