@@ -13,15 +13,24 @@ export interface LabelGroup {
    * worker dominates, flattened in triples: a job can ever run here iff one triple covers it.
    */
   readonly frontier: Float64Array;
-  /** shapes (cpu, memory, gpus triples) that already found no room in this plan; see schedule.ts */
-  readonly failed: Float64Array;
-  failedCount: number;
-  failedNext: number;
+  /** shapes that already found no room in this plan for any job; see schedule.ts */
+  readonly failed: ShapeRing;
+  /** shapes that found no room for jobs below the reservation (which may still fit urgent jobs) */
+  readonly failedLow: ShapeRing;
   readonly reasons: Map<string, string>;
 }
 
 /** How many failed shapes a group remembers; a ring, since older failures tend to be subsumed. */
 export const FAILED_SHAPES = 8;
+
+/** (cpu, memory, gpus) triples, flattened; a ring of the last FAILED_SHAPES written. */
+export interface ShapeRing {
+  readonly shapes: Float64Array;
+  count: number;
+  next: number;
+}
+
+const shapeRing = (): ShapeRing => ({ shapes: new Float64Array(3 * FAILED_SHAPES), count: 0, next: 0 });
 
 function labelsMatch(required: readonly (readonly [string, string])[], worker: SchedWorker): boolean {
   const have = worker.labels;
@@ -72,9 +81,8 @@ export function makeLabelGroup(
     labelsText: required.map(([k, v]) => `${k}=${v}`).join(","),
     eligible: eligibleArr,
     frontier: paretoFrontier(workers, eligibleArr),
-    failed: new Float64Array(3 * FAILED_SHAPES),
-    failedCount: 0,
-    failedNext: 0,
+    failed: shapeRing(),
+    failedLow: shapeRing(),
     reasons: new Map(),
   };
 }

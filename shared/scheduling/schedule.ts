@@ -1,5 +1,6 @@
 // schedule(snapshot) → Plan: feasibility, then ranking, greedily in priority order (as Nomad does).
-// Pure: it reads the snapshot only, and the same snapshot always yields the same plan.
+// Pure: it reads the snapshot only, and the same snapshot always yields the same plan. Queue caps
+// and pauses, and the share of each worker reserved for urgent priorities, bound what it places.
 //
 // Hot path (10k–20k jobs, up to a few hundred workers, every scheduler tick): free capacity lives
 // in typed arrays mutated in place, label matching runs once per distinct label set, and scanning
@@ -11,6 +12,7 @@ import {
   requiredLabels,
   unschedulableReason,
   type LabelGroup,
+  type ShapeRing,
 } from "./feasibility.js";
 import { compareIds, jobOrder } from "./job-order.js";
 import type { Placement, Plan, SchedWorker, Snapshot, Strategy, Unschedulable } from "./types.js";
@@ -34,21 +36,26 @@ function rankSign(strategy: Strategy): 1 | -1 {
 const inverse = (n: number) => (n > 0 ? 1 / n : 0);
 
 /** Shapes only shrink the room left, so a job at least as large as a failed shape fails too. */
-function coversFailedShape(group: LabelGroup, cpu: number, mem: number, gpus: number): boolean {
-  const f = group.failed;
-  for (let i = 0, end = 3 * group.failedCount; i < end; i += 3) {
+function coversFailedShape(ring: ShapeRing, cpu: number, mem: number, gpus: number): boolean {
+  const f = ring.shapes;
+  for (let i = 0, end = 3 * ring.count; i < end; i += 3) {
     if (cpu >= f[i]! && mem >= f[i + 1]! && gpus >= f[i + 2]!) return true;
   }
   return false;
 }
 
-function rememberFailedShape(group: LabelGroup, cpu: number, mem: number, gpus: number): void {
-  const at = 3 * group.failedNext;
-  group.failed[at] = cpu;
-  group.failed[at + 1] = mem;
-  group.failed[at + 2] = gpus;
-  group.failedNext = (group.failedNext + 1) % FAILED_SHAPES;
-  if (group.failedCount < FAILED_SHAPES) group.failedCount++;
+function rememberFailedShape(ring: ShapeRing, cpu: number, mem: number, gpus: number): void {
+  const at = 3 * ring.next;
+  ring.shapes[at] = cpu;
+  ring.shapes[at + 1] = mem;
+  ring.shapes[at + 2] = gpus;
+  ring.next = (ring.next + 1) % FAILED_SHAPES;
+  if (ring.count < FAILED_SHAPES) ring.count++;
+}
+
+/** What jobs below the reservation may hold of a total: (1 − share) of it, in whole units. */
+export function lowLimit(total: number, share: number): number {
+  return Math.floor(total * (1 - share) + 1e-9);
 }
 
 export function schedule(snapshot: Snapshot): Plan {
@@ -74,6 +81,24 @@ export function schedule(snapshot: Snapshot): Plan {
   const needMem = new Float64Array(n);
   const needGpu = new Float64Array(n);
   const schedulable = new Uint8Array(n);
+
+  // Queues that limit placement: room left under each cap (a paused queue has none).
+  const queueIndex = new Map<string, number>();
+  const queueRooms: number[] = [];
+  for (const q of snapshot.queues ?? []) {
+    if (!q.paused && q.cap === null) continue;
+    queueIndex.set(q.name, queueRooms.length);
+    queueRooms.push(q.paused || q.cap === null ? 0 : Math.max(0, q.cap - q.running));
+  }
+  const queueRoom = Float64Array.from(queueRooms);
+  const limitedQueues = queueIndex.size > 0;
+  const queueOf = new Int32Array(n).fill(-1);
+  // Jobs below the reservation's priority may only use (1 − share) of each worker.
+  const reservation = snapshot.reservation;
+  const reserving = reservation !== undefined && reservation.share > 0;
+  const minPriority = reserving ? reservation.minPriority : -Infinity;
+  const low = new Uint8Array(n);
+
   for (let i = 0; i < n; i++) {
     const job = jobs[i]!;
     let group = unlabelled;
@@ -89,6 +114,8 @@ export function schedule(snapshot: Snapshot): Plan {
     needCpu[i] = job.cpuMillis;
     needMem[i] = job.memoryMb;
     needGpu[i] = job.gpus;
+    if (limitedQueues) queueOf[i] = queueIndex.get(job.queue) ?? -1;
+    if (job.priority < minPriority) low[i] = 1;
     schedulable[i] = fitsFrontier(group, job.cpuMillis, job.memoryMb, job.gpus) ? 1 : 0;
   }
 
@@ -116,6 +143,10 @@ export function schedule(snapshot: Snapshot): Plan {
   const freeMem = new Float64Array(W);
   const freeGpu = new Float64Array(W);
   const freeSlots = new Float64Array(W);
+  // What jobs below the reservation may still take (only read when reserving).
+  const lowFreeCpu = new Float64Array(W);
+  const lowFreeMem = new Float64Array(W);
+  const lowFreeSlots = new Float64Array(W);
   // Workers still able to take some remaining job, in any order (ties break on w, not position).
   const open = new Int32Array(W);
   const openAt = new Int32Array(W);
@@ -133,6 +164,13 @@ export function schedule(snapshot: Snapshot): Plan {
     freeMem[w] = capacity.memoryMb - allocated.memoryMb;
     freeGpu[w] = capacity.gpus - allocated.gpus;
     freeSlots[w] = capacity.slots - allocated.slots;
+    if (reserving) {
+      const share = reservation.share;
+      const lowHeld = workers[w]!.lowAllocated ?? allocated;
+      lowFreeCpu[w] = lowLimit(capacity.cpuMillis, share) - lowHeld.cpuMillis;
+      lowFreeMem[w] = lowLimit(capacity.memoryMb, share) - lowHeld.memoryMb;
+      lowFreeSlots[w] = lowLimit(capacity.slots, share) - lowHeld.slots;
+    }
     open[openCount] = w;
     openAt[w] = openCount++;
   }
@@ -163,13 +201,24 @@ export function schedule(snapshot: Snapshot): Plan {
       unschedulable.push({ jobId: ids[i]!, reason: unschedulableReason(jobs[i]!, group, workers) });
       continue;
     }
+    const q = queueOf[i]!;
+    if (q >= 0 && queueRoom[q]! < 1) {
+      waiting.push(ids[i]!);
+      continue;
+    }
     const cpu = needCpu[i]!;
     const mem = needMem[i]!;
     const gpus = needGpu[i]!;
+    // A shape that found no room for any job fails every job; one that found no room below the
+    // reservation fails only jobs below it.
+    const isLow = low[i] === 1;
     if (
       openCount === 0 ||
-      coversFailedShape(group, cpu, mem, gpus) ||
-      (group !== unlabelled && coversFailedShape(unlabelled, cpu, mem, gpus))
+      coversFailedShape(group.failed, cpu, mem, gpus) ||
+      (group !== unlabelled && coversFailedShape(unlabelled.failed, cpu, mem, gpus)) ||
+      (isLow &&
+        (coversFailedShape(group.failedLow, cpu, mem, gpus) ||
+          (group !== unlabelled && coversFailedShape(unlabelled.failedLow, cpu, mem, gpus))))
     ) {
       waiting.push(ids[i]!);
       continue;
@@ -188,6 +237,10 @@ export function schedule(snapshot: Snapshot): Plan {
       if (closed[w] === 1) {
         c++;
       } else if (freeSlots[w]! >= 1 && freeCpu[w]! >= cpu && freeMem[w]! >= mem && freeGpu[w]! >= gpus) {
+        if (isLow && !(lowFreeSlots[w]! >= 1 && lowFreeCpu[w]! >= cpu && lowFreeMem[w]! >= mem)) {
+          c++;
+          continue;
+        }
         // Utilisation after placement: cpu share + memory share (their mean, undivided), then slots.
         const score =
           sign *
@@ -211,13 +264,19 @@ export function schedule(snapshot: Snapshot): Plan {
 
     if (best < 0) {
       waiting.push(ids[i]!);
-      rememberFailedShape(group, cpu, mem, gpus);
+      rememberFailedShape(isLow ? group.failedLow : group.failed, cpu, mem, gpus);
       continue;
     }
     freeCpu[best] = freeCpu[best]! - cpu;
     freeMem[best] = freeMem[best]! - mem;
     freeGpu[best] = freeGpu[best]! - gpus;
     freeSlots[best] = freeSlots[best]! - 1;
+    if (isLow) {
+      lowFreeCpu[best] = lowFreeCpu[best]! - cpu;
+      lowFreeMem[best] = lowFreeMem[best]! - mem;
+      lowFreeSlots[best] = lowFreeSlots[best]! - 1;
+    }
+    if (q >= 0) queueRoom[q] = queueRoom[q]! - 1;
     placements.push({ jobId: ids[i]!, workerId: workers[best]!.id });
     closeIfSpent(best, r + 1);
   }

@@ -27,6 +27,31 @@ export interface SchedWorker {
   labels: Record<string, string>;
   capacity: Capacity; // total
   allocated: Capacity; // held by jobs assigned to or running on it now
+  /**
+   * The part of `allocated` held by jobs below the reservation's priority threshold; absent: all
+   * of it (conservative). Only read when the snapshot has a reservation.
+   */
+  lowAllocated?: Capacity;
+}
+
+/** A queue with settings; a queue the snapshot does not list is unlimited and active. */
+export interface SchedQueue {
+  name: string;
+  /** most jobs of the queue assigned or running at once, cluster-wide; null = unlimited */
+  cap: number | null;
+  /** jobs of the queue assigned or running now */
+  running: number;
+  /** a paused queue's jobs are not placed (running ones continue) */
+  paused: boolean;
+}
+
+/**
+ * A share of every worker's capacity kept for urgent work: jobs with priority below `minPriority`
+ * may only use (1 − share) of each dimension (cpu, memory, slots) of a worker; the rest may use all.
+ */
+export interface Reservation {
+  share: number; // 0 ≤ share < 1
+  minPriority: number;
 }
 
 export interface Snapshot {
@@ -34,6 +59,8 @@ export interface Snapshot {
   strategy: Strategy;
   jobs: SchedJob[]; // runnable jobs; any order (schedule sorts by priority, then age, then id)
   workers: SchedWorker[]; // live workers only
+  queues?: SchedQueue[];
+  reservation?: Reservation;
 }
 
 export interface Placement {
