@@ -9,6 +9,13 @@ import {
   type ListJobsResponse,
   type SubmitJobsResponse,
 } from "../shared/gen/baton/v1/jobs.js";
+import {
+  TemplateServiceClient,
+  type DeleteTemplateResponse,
+  type ListTemplatesResponse,
+  type Template,
+  type TemplateParam,
+} from "../shared/gen/baton/v1/templates.js";
 import { JobState, type Job, type JobSpec } from "../shared/gen/baton/v1/types.js";
 import { toBatonClientError } from "./baton-client-error.js";
 
@@ -45,6 +52,7 @@ type Invoke<Res> = (
 export class BatonClient {
   private readonly jobs: JobServiceClient;
   private readonly cluster: ClusterServiceClient;
+  private readonly templates: TemplateServiceClient;
   private readonly callTimeoutMs: number;
   private readonly submitTimeoutMs: number;
 
@@ -56,6 +64,7 @@ export class BatonClient {
     this.jobs = new JobServiceClient(address, creds);
     // Share one channel between both services.
     this.cluster = new ClusterServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
+    this.templates = new TemplateServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
     this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
     this.submitTimeoutMs = opts.submitTimeoutMs ?? 120_000;
   }
@@ -88,6 +97,28 @@ export class BatonClient {
 
   getCluster(): Promise<ClusterStatus> {
     return this.unary<ClusterStatus>((m, o, cb) => this.cluster.getCluster({}, m, o, cb));
+  }
+
+  /** Stores a new version of the template (1 for a new name) and returns it. */
+  putTemplate(name: string, spec: JobSpec, params: TemplateParam[]): Promise<Template> {
+    return this.unary<Template>((m, o, cb) => this.templates.putTemplate({ name, spec, params }, m, o, cb));
+  }
+
+  /** One version of a template; 0: the latest. */
+  getTemplate(name: string, version = 0): Promise<Template> {
+    return this.unary<Template>((m, o, cb) => this.templates.getTemplate({ name, version }, m, o, cb));
+  }
+
+  /** The latest version of every template. */
+  async listTemplates(): Promise<Template[]> {
+    const res = await this.unary<ListTemplatesResponse>((m, o, cb) => this.templates.listTemplates({}, m, o, cb));
+    return res.templates;
+  }
+
+  /** Deletes every version; returns how many there were. */
+  async deleteTemplate(name: string): Promise<number> {
+    const res = await this.unary<DeleteTemplateResponse>((m, o, cb) => this.templates.deleteTemplate({ name }, m, o, cb));
+    return res.versionsDeleted;
   }
 
   /**
@@ -130,6 +161,7 @@ export class BatonClient {
   close(): void {
     this.jobs.close();
     this.cluster.close();
+    this.templates.close();
   }
 
   private unary<Res>(invoke: Invoke<Res>, timeoutMs = this.callTimeoutMs): Promise<Res> {

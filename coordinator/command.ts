@@ -21,6 +21,7 @@ export function coordinatorCommand(): Command {
     .option("--pool-size <n>", "Postgres pool size (BATON_DB_POOL_SIZE, default 10)")
     .option("--log-max-bytes-per-job <bytes>", "job output kept per job, the rest dropped (BATON_LOG_MAX_BYTES_PER_JOB, default 16777216)")
     .option("--log-retention-hours <h>", "delete job output older than this, 0 = never (BATON_LOG_RETENTION_HOURS, default 168)")
+    .option("--idempotency-window-s <s>", "how long a job's idempotency key returns that job when the job sets no window (BATON_IDEMPOTENCY_WINDOW_S, default 86400)")
     .action(async (raw: RawCoordinatorOptions) => {
       const opts = compileCoordinatorOptions(raw);
       // OpenTelemetry first: meters and tracers made later bind to its providers.

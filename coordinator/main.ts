@@ -9,10 +9,12 @@ import { HealthImplementation } from "grpc-health-check";
 import type pg from "pg";
 import { ClusterServiceService } from "../shared/gen/baton/v1/cluster.js";
 import { JobServiceService } from "../shared/gen/baton/v1/jobs.js";
+import { TemplateServiceService } from "../shared/gen/baton/v1/templates.js";
 import { WorkerServiceService } from "../shared/gen/baton/v1/worker.js";
 import { clusterService } from "./api/cluster-service.js";
 import { JobChanges } from "./api/job-changes.js";
 import { jobService } from "./api/job-service.js";
+import { templateService } from "./api/template-service.js";
 import { Listener } from "./db/listener.js";
 import { migrate } from "./db/migrate.js";
 import { createPool } from "./db/pool.js";
@@ -26,7 +28,7 @@ import { CHANNELS, notify } from "./sql/notify.js";
 import { FencedError } from "./sql/term.js";
 
 const PROTO_DIR = fileURLToPath(new URL("../proto/", import.meta.url));
-export const SERVICE_NAMES = ["baton.v1.JobService", "baton.v1.WorkerService", "baton.v1.ClusterService"];
+export const SERVICE_NAMES = ["baton.v1.JobService", "baton.v1.WorkerService", "baton.v1.ClusterService", "baton.v1.TemplateService"];
 
 export interface RunningCoordinator {
   id: string;
@@ -127,6 +129,7 @@ export async function startCoordinator(
   };
   await listener.start();
 
+  const specDefaults = () => ({ maxAttempts: opts.defaultMaxAttempts, idempotencyWindowS: opts.idempotencyWindowS });
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
     "grpc.max_send_message_length": 64 * 1024 * 1024,
@@ -141,7 +144,7 @@ export async function startCoordinator(
       metrics,
       changes,
       logsWritten,
-      defaults: () => ({ maxAttempts: opts.defaultMaxAttempts }),
+      defaults: specDefaults,
       submitToLocalLeader: (jobs) => leadership.submitted(jobs),
       cancelAttempt: async (workerId, jobId, attempt) => {
         if (dispatcher.streams.has(workerId)) dispatcher.cancel(workerId, { jobId, attempt }, "cancelled");
@@ -150,11 +153,12 @@ export async function startCoordinator(
     }),
   );
   server.addService(WorkerServiceService, dispatcher.service);
+  server.addService(TemplateServiceService, templateService(pool, specDefaults));
   server.addService(ClusterServiceService, clusterService(pool, Math.max(5_000, opts.heartbeatIntervalMs * 5)));
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "SERVING"])) });
   health.addToServer(server);
   const packageDefinition = protoLoader.loadSync(
-    ["baton/v1/jobs.proto", "baton/v1/worker.proto", "baton/v1/cluster.proto"],
+    ["baton/v1/jobs.proto", "baton/v1/worker.proto", "baton/v1/cluster.proto", "baton/v1/templates.proto"],
     { includeDirs: [PROTO_DIR] },
   );
   new ReflectionService(packageDefinition).addToServer(server);

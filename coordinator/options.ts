@@ -28,6 +28,8 @@ export interface CoordinatorOptions {
   logMaxBytesPerJob: number;
   /** job output older than this is deleted by the leader; 0 keeps it forever */
   logRetentionMs: number;
+  /** how long an idempotency key holds for a job that sets no window */
+  idempotencyWindowS: number;
 }
 
 export interface RawCoordinatorOptions {
@@ -46,6 +48,7 @@ export interface RawCoordinatorOptions {
   poolSize?: string | number;
   logMaxBytesPerJob?: string | number;
   logRetentionHours?: string | number;
+  idempotencyWindowS?: string | number;
 }
 
 export class OptionError extends Error {
@@ -102,5 +105,6 @@ export function compileCoordinatorOptions(
     poolSize: int("--pool-size", raw.poolSize ?? env.BATON_DB_POOL_SIZE, 10, 2, 200),
     logMaxBytesPerJob: int("--log-max-bytes-per-job", raw.logMaxBytesPerJob ?? env.BATON_LOG_MAX_BYTES_PER_JOB, 16 * 1024 * 1024, 0, 2 ** 40),
     logRetentionMs: int("--log-retention-hours", raw.logRetentionHours ?? env.BATON_LOG_RETENTION_HOURS, 168, 0, 24 * 3650) * 3_600_000,
+    idempotencyWindowS: int("--idempotency-window-s", raw.idempotencyWindowS ?? env.BATON_IDEMPOTENCY_WINDOW_S, 86_400, 1, 365 * 86_400),
   };
 }

@@ -36,9 +36,9 @@ export function toJob(row: JobRow, attempts: AttemptRow[] = []): Job {
     logBytes: Number(row.log_bytes),
     logTruncated: row.log_truncated,
     runAtMs: 0,
-    idempotencyKey: "",
-    templateName: "",
-    templateVersion: 0,
+    idempotencyKey: row.idempotency_key ?? "",
+    templateName: row.template_name ?? "",
+    templateVersion: row.template_version ?? 0,
     scheduleId: "",
   };
 }

@@ -9,14 +9,15 @@ import type { SubmitMetrics } from "../metrics/coordinator-metrics.js";
 import { withTransaction } from "../db/pool.js";
 import { cancelJob } from "../sql/cancel-job.js";
 import { beginSubmit } from "../../shared/tracing/job-spans.js";
-import { insertJobs } from "../sql/insert-jobs.js";
+import { insertJobsReporting, type InsertedJob } from "../sql/insert-jobs.js";
 import { CHANNELS, notify, notifyIds } from "../sql/notify.js";
 import { getJob, listJobs } from "../sql/read-jobs.js";
 import { InvalidArgumentError, NotFoundError, unary } from "./grpc-errors.js";
 import type { JobChanges } from "./job-changes.js";
 import { getJobLogs } from "./job-logs.js";
 import { toJob } from "./job-mapper.js";
-import { validateBatch, type SpecDefaults } from "./validate-job-spec.js";
+import { prepareBatch } from "./prepare-batch.js";
+import type { SpecDefaults } from "./validate-job-spec.js";
 
 export interface JobServiceDeps {
   pool: pg.Pool;
@@ -49,19 +50,24 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
 
   return {
     submitJobs: unary(async (req) => {
-      const rows = validateBatch(req.jobs, deps.defaults());
-      const spans = beginSubmit(rows);
-      if (spans) rows.forEach((r, i) => (r.traceContext = spans.carriers[i]));
-      let ids: string[] = [];
+      const all = await prepareBatch(req.jobs, { db: pool, defaults: deps.defaults() });
+      const spans = beginSubmit(all);
+      if (spans) all.forEach((r, i) => (r.traceContext = spans.carriers[i]));
+      let inserted: InsertedJob[] = [];
       try {
-        ids = await insertJobs(pool, rows);
+        inserted = await insertJobsReporting(pool, all);
       } finally {
-        spans?.end(ids);
+        spans?.end(inserted.map((r) => r.id));
       }
+      const ids = inserted.map((r) => r.id);
+      // A repeated idempotency key made no job: only new ones are counted and scheduled.
+      const created = inserted.flatMap((r, i) => (r.created ? [{ id: r.id, row: all[i]! }] : []));
+      const rows = created.map((c) => c.row);
+      if (rows.length === 0) return { ids };
       deps.metrics?.submitted(rows);
       const now = Date.now();
       const jobs = rows.map((r, i) => ({
-        id: ids[i]!,
+        id: created[i]!.id,
         priority: r.priority,
         createdAtMs: now,
         cpuMillis: r.cpuMillis,

@@ -13,7 +13,12 @@ const LIMITS = { cpuMillis: 1_000_000, memoryMb: 16_777_216, gpus: 1024, timeout
 
 export interface SpecDefaults {
   maxAttempts: number;
+  /** how long an idempotency key holds when the spec gives no window (`--idempotency-window-s`) */
+  idempotencyWindowS: number;
 }
+
+export const MAX_IDEMPOTENCY_KEY = 256;
+export const MAX_IDEMPOTENCY_WINDOW_S = 365 * 24 * 3600;
 
 export function validateJobSpec(spec: JobSpec, where: string, defaults: SpecDefaults): NewJob {
   const fail = (what: string): never => {
@@ -35,6 +40,11 @@ export function validateJobSpec(spec: JobSpec, where: string, defaults: SpecDefa
     if (!LABEL_KEY_RE.test(k)) fail(`label key ${JSON.stringify(k)} is not a valid label name`);
     if (v.length > 63) fail(`label ${k} has a value longer than 63 characters`);
   }
+  if (spec.idempotencyKey.length > MAX_IDEMPOTENCY_KEY) fail(`idempotency_key is longer than ${MAX_IDEMPOTENCY_KEY} characters`);
+  if (!Number.isInteger(spec.idempotencyWindowS) || spec.idempotencyWindowS < 0 || spec.idempotencyWindowS > MAX_IDEMPOTENCY_WINDOW_S) {
+    fail(`idempotency_window_s must be from 0 (the cluster default) to ${MAX_IDEMPOTENCY_WINDOW_S}`);
+  }
+  if (spec.idempotencyWindowS > 0 && !spec.idempotencyKey) fail("idempotency_window_s is set without an idempotency_key: give the key too");
   const base = {
     name: spec.name,
     queue,
@@ -46,6 +56,9 @@ export function validateJobSpec(spec: JobSpec, where: string, defaults: SpecDefa
     labels: spec.labels,
     timeoutMs: spec.timeoutMs,
     maxAttempts: spec.maxAttempts || defaults.maxAttempts,
+    ...(spec.idempotencyKey
+      ? { idempotencyKey: spec.idempotencyKey, idempotencyWindowS: spec.idempotencyWindowS || defaults.idempotencyWindowS }
+      : {}),
   };
   const ex = spec.executor;
   switch (ex?.$case) {

@@ -15,24 +15,82 @@ export interface NewJob {
   maxAttempts: number;
   /** W3C carrier of the job's root span, when tracing is on */
   traceContext?: Record<string, string>;
+  /** a repeat submit with this key within the window returns the first job instead */
+  idempotencyKey?: string;
+  idempotencyWindowS?: number;
+  templateName?: string;
+  templateVersion?: number;
+}
+
+export interface InsertedJob {
+  id: string;
+  /** false: the idempotency key was already claimed (or repeats in the batch); id is the first job's */
+  created: boolean;
 }
 
 /**
  * Inserts a whole batch in one statement (all or nothing); returns ids in input order. The batch
  * travels as one JSON document: far cheaper to encode than a dozen parallel arrays.
+ *
+ * Idempotency keys are claimed in the same statement: each distinct key of the batch is upserted
+ * into idempotency_keys with a fresh job id; a live key keeps its job (the upsert always updates,
+ * so RETURNING yields the row even when a concurrent transaction committed it after this
+ * statement's snapshot), an expired one takes the new id. Only rows whose key this statement won
+ * (and unkeyed rows) become jobs; the rest get the existing job's id.
  */
-export async function insertJobs(db: Queryable, jobs: NewJob[]): Promise<string[]> {
+export async function insertJobsReporting(db: Queryable, jobs: NewJob[]): Promise<InsertedJob[]> {
   if (jobs.length === 0) return [];
-  const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO jobs (name, queue, tenant, priority, cpu_millis, memory_mb, gpus, labels, executor, payload,
-                       timeout_ms, max_attempts, trace_context)
-     SELECT name, queue, tenant, priority, "cpuMillis", "memoryMb", gpus, labels, executor, payload,
-            "timeoutMs", "maxAttempts", "traceContext"
-     FROM json_to_recordset($1::json) AS x(name text, queue text, tenant text, priority int, "cpuMillis" int,
-          "memoryMb" int, gpus int, labels jsonb, executor text, payload jsonb, "timeoutMs" int, "maxAttempts" int,
-          "traceContext" jsonb)
-     RETURNING id`,
-    [JSON.stringify(jobs)],
+  const { rows } = await db.query<{ id: string; created: boolean }>(
+    `WITH input AS MATERIALIZED (
+       SELECT * FROM json_to_recordset($1::json) AS x(ord int, name text, queue text, tenant text, priority int,
+            "cpuMillis" int, "memoryMb" int, gpus int, labels jsonb, executor text, payload jsonb, "timeoutMs" int,
+            "maxAttempts" int, "traceContext" jsonb, "idempotencyKey" text, "idempotencyWindowS" int,
+            "templateName" text, "templateVersion" int)
+     ),
+     -- ids drawn in request order, so a batch keeps its order (age breaks priority ties)
+     numbered AS MATERIALIZED (
+       SELECT ord, nextval(pg_get_serial_sequence('jobs', 'id')) AS new_id FROM (SELECT ord FROM input ORDER BY ord) o
+     ),
+     keyed AS MATERIALIZED (
+       SELECT DISTINCT ON (i."idempotencyKey") i."idempotencyKey" AS key, i.ord, i."idempotencyWindowS" AS window_s, n.new_id
+       FROM input i JOIN numbered n USING (ord)
+       WHERE i."idempotencyKey" IS NOT NULL ORDER BY i."idempotencyKey", i.ord
+     ),
+     claimed AS (
+       INSERT INTO idempotency_keys AS ik (key, job_id, expires_at)
+       SELECT key, new_id, now() + make_interval(secs => window_s) FROM keyed ORDER BY key
+       ON CONFLICT (key) DO UPDATE SET
+         job_id = CASE WHEN ik.expires_at <= now() THEN EXCLUDED.job_id ELSE ik.job_id END,
+         expires_at = CASE WHEN ik.expires_at <= now() THEN EXCLUDED.expires_at ELSE ik.expires_at END
+       RETURNING key, job_id
+     ),
+     ids AS MATERIALIZED (
+       SELECT i.ord,
+              CASE WHEN i."idempotencyKey" IS NULL THEN n.new_id ELSE c.job_id END AS id,
+              (i."idempotencyKey" IS NULL OR (c.job_id = k.new_id AND k.ord = i.ord)) AS created
+       FROM input i
+       JOIN numbered n ON n.ord = i.ord
+       LEFT JOIN claimed c ON c.key = i."idempotencyKey"
+       LEFT JOIN keyed k ON k.key = i."idempotencyKey"
+     ),
+     inserted AS (
+       INSERT INTO jobs (id, name, queue, tenant, priority, cpu_millis, memory_mb, gpus, labels, executor, payload,
+                         timeout_ms, max_attempts, trace_context, idempotency_key, template_name, template_version)
+       OVERRIDING SYSTEM VALUE
+       SELECT d.id, name, queue, tenant, priority, "cpuMillis", "memoryMb", gpus, labels, executor, payload,
+              "timeoutMs", "maxAttempts", "traceContext", "idempotencyKey", "templateName", "templateVersion"
+       FROM input i JOIN ids d ON d.ord = i.ord
+       WHERE d.created
+       ORDER BY i.ord
+       RETURNING id
+     )
+     SELECT id::text AS id, created FROM ids ORDER BY ord`,
+    [JSON.stringify(jobs.map((j, ord) => ({ ...j, ord })))],
   );
-  return rows.map((r) => r.id);
+  return rows;
+}
+
+/** insertJobsReporting, ids only. */
+export async function insertJobs(db: Queryable, jobs: NewJob[]): Promise<string[]> {
+  return (await insertJobsReporting(db, jobs)).map((r) => r.id);
 }
