@@ -9,11 +9,13 @@ import { HealthImplementation } from "grpc-health-check";
 import type pg from "pg";
 import { ClusterServiceService } from "../shared/gen/baton/v1/cluster.js";
 import { JobServiceService } from "../shared/gen/baton/v1/jobs.js";
+import { QueueServiceService } from "../shared/gen/baton/v1/queues.js";
 import { TemplateServiceService } from "../shared/gen/baton/v1/templates.js";
 import { WorkerServiceService } from "../shared/gen/baton/v1/worker.js";
 import { clusterService } from "./api/cluster-service.js";
 import { JobChanges } from "./api/job-changes.js";
 import { jobService } from "./api/job-service.js";
+import { queueService } from "./api/queue-service.js";
 import { templateService } from "./api/template-service.js";
 import { Listener } from "./db/listener.js";
 import { migrate } from "./db/migrate.js";
@@ -28,7 +30,7 @@ import { CHANNELS, notify } from "./sql/notify.js";
 import { FencedError } from "./sql/term.js";
 
 const PROTO_DIR = fileURLToPath(new URL("../proto/", import.meta.url));
-export const SERVICE_NAMES = ["baton.v1.JobService", "baton.v1.WorkerService", "baton.v1.ClusterService", "baton.v1.TemplateService"];
+export const SERVICE_NAMES = ["baton.v1.JobService", "baton.v1.WorkerService", "baton.v1.ClusterService", "baton.v1.QueueService", "baton.v1.TemplateService"];
 
 export interface RunningCoordinator {
   id: string;
@@ -69,6 +71,7 @@ export async function startCoordinator(
     metrics,
     batchSize: opts.schedulerBatchSize,
     tickMs: opts.schedulerTickMs,
+    reservation: opts.reservation,
     leaseMs: opts.leaseMs,
     reaperIntervalMs: opts.reaperIntervalMs,
     defaultTimeoutMs: opts.defaultTimeoutMs,
@@ -153,12 +156,13 @@ export async function startCoordinator(
     }),
   );
   server.addService(WorkerServiceService, dispatcher.service);
+  server.addService(QueueServiceService, queueService(pool));
   server.addService(TemplateServiceService, templateService(pool, specDefaults));
   server.addService(ClusterServiceService, clusterService(pool, Math.max(5_000, opts.heartbeatIntervalMs * 5)));
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "SERVING"])) });
   health.addToServer(server);
   const packageDefinition = protoLoader.loadSync(
-    ["baton/v1/jobs.proto", "baton/v1/worker.proto", "baton/v1/cluster.proto", "baton/v1/templates.proto"],
+    ["baton/v1/jobs.proto", "baton/v1/worker.proto", "baton/v1/cluster.proto", "baton/v1/queues.proto", "baton/v1/templates.proto"],
     { includeDirs: [PROTO_DIR] },
   );
   new ReflectionService(packageDefinition).addToServer(server);

@@ -2,7 +2,7 @@
 // nowhere else (flags win over BATON_* environment variables).
 import { randomUUID } from "node:crypto";
 import os from "node:os";
-import type { Strategy } from "../shared/scheduling/types.js";
+import type { Reservation, Strategy } from "../shared/scheduling/types.js";
 
 export interface CoordinatorOptions {
   id: string;
@@ -28,6 +28,8 @@ export interface CoordinatorOptions {
   logMaxBytesPerJob: number;
   /** job output older than this is deleted by the leader; 0 keeps it forever */
   logRetentionMs: number;
+  /** a share of each worker kept for jobs at or above a priority; absent: none */
+  reservation?: Reservation;
   /** how long an idempotency key holds for a job that sets no window */
   idempotencyWindowS: number;
 }
@@ -48,11 +50,31 @@ export interface RawCoordinatorOptions {
   poolSize?: string | number;
   logMaxBytesPerJob?: string | number;
   logRetentionHours?: string | number;
+  reservedShare?: string | number;
+  reservedPriority?: string | number;
   idempotencyWindowS?: string | number;
 }
 
 export class OptionError extends Error {
   readonly code = "INVALID_OPTION";
+}
+
+/** --reserved-share and --reserved-priority: both or neither; a share of 0 is none. */
+function compileReservation(raw: RawCoordinatorOptions, env: NodeJS.ProcessEnv): Reservation | undefined {
+  const shareText = raw.reservedShare ?? env.BATON_RESERVED_SHARE;
+  const priorityText = raw.reservedPriority ?? env.BATON_RESERVED_PRIORITY;
+  if ((shareText === undefined || shareText === "") && (priorityText === undefined || priorityText === "")) return undefined;
+  const share = typeof shareText === "number" ? shareText : Number(shareText);
+  if (shareText === undefined || shareText === "" || !Number.isFinite(share) || share < 0 || share >= 1) {
+    throw new OptionError(
+      `--reserved-share must be a fraction from 0 to below 1 (e.g. 0.2 keeps a fifth of each worker for urgent jobs), got ${JSON.stringify(shareText)}`,
+    );
+  }
+  if (priorityText === undefined || priorityText === "") {
+    throw new OptionError("--reserved-share needs --reserved-priority (BATON_RESERVED_PRIORITY): the lowest priority that may use the reserve");
+  }
+  const minPriority = int("--reserved-priority", priorityText, 0, -2_147_483_648, 2_147_483_647);
+  return share > 0 ? { share, minPriority } : undefined;
 }
 
 function int(name: string, value: string | number | undefined, fallback: number, min: number, max: number): number {
@@ -105,6 +127,7 @@ export function compileCoordinatorOptions(
     poolSize: int("--pool-size", raw.poolSize ?? env.BATON_DB_POOL_SIZE, 10, 2, 200),
     logMaxBytesPerJob: int("--log-max-bytes-per-job", raw.logMaxBytesPerJob ?? env.BATON_LOG_MAX_BYTES_PER_JOB, 16 * 1024 * 1024, 0, 2 ** 40),
     logRetentionMs: int("--log-retention-hours", raw.logRetentionHours ?? env.BATON_LOG_RETENTION_HOURS, 168, 0, 24 * 3650) * 3_600_000,
+    reservation: compileReservation(raw, env),
     idempotencyWindowS: int("--idempotency-window-s", raw.idempotencyWindowS ?? env.BATON_IDEMPOTENCY_WINDOW_S, 86_400, 1, 365 * 86_400),
   };
 }

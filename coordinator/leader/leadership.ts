@@ -1,6 +1,6 @@
 // Leader-only services start and stop as one unit when leadership is won or lost.
 import type pg from "pg";
-import type { SchedJob, Strategy } from "../../shared/scheduling/types.js";
+import type { Reservation, SchedJob, Strategy } from "../../shared/scheduling/types.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
 import type { LeadershipMetrics } from "../metrics/coordinator-metrics.js";
 import { LogRetention } from "./log-retention.js";
@@ -12,6 +12,8 @@ export interface LeadershipOptions {
   strategy: Strategy;
   batchSize: number;
   tickMs: number;
+  /** a share of each worker kept for urgent priorities; absent: none */
+  reservation?: Reservation;
   leaseMs: number;
   reaperIntervalMs: number;
   metrics?: LeadershipMetrics;
@@ -51,6 +53,7 @@ export class Leadership {
       strategy: this.opts.strategy,
       batchSize: this.opts.batchSize,
       tickMs: this.opts.tickMs,
+      reservation: this.opts.reservation,
       deliver: this.opts.deliver,
       metrics: this.opts.metrics,
       onError: this.opts.failed,

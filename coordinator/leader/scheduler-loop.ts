@@ -2,7 +2,7 @@
 // pass), loads a snapshot, calls the pure scheduler, and hands the plan to the applier.
 import type pg from "pg";
 import { schedule } from "../../shared/scheduling/schedule.js";
-import type { Plan, SchedJob, SchedWorker, Strategy } from "../../shared/scheduling/types.js";
+import type { Plan, Reservation, SchedJob, SchedQueue, SchedWorker, Strategy } from "../../shared/scheduling/types.js";
 import { loadSnapshot } from "../sql/load-snapshot.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
 import type { SchedulerMetrics } from "../metrics/coordinator-metrics.js";
@@ -13,6 +13,8 @@ export interface SchedulerLoopOptions {
   strategy: Strategy;
   batchSize: number;
   tickMs: number;
+  /** a share of each worker kept for urgent priorities; absent: none */
+  reservation?: Reservation;
   /** after commit: send the placements to the workers this coordinator holds */
   deliver: (assigned: AssignedJob[]) => void;
   /** the plan was fenced off or the database failed */
@@ -28,6 +30,7 @@ export class SchedulerLoop {
   // What the last pass saw: the workers (with what this leader placed since) and whether the
   // queue was left empty. Lets a submit to the leader be placed at once, without a snapshot.
   private workers: SchedWorker[] = [];
+  private queues: SchedQueue[] = [];
   private queueDrained = false;
 
   constructor(
@@ -86,7 +89,7 @@ export class SchedulerLoop {
   }
 
   private async placeSubmitted(jobs: SchedJob[]): Promise<boolean> {
-    const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy, jobs, workers: this.workers });
+    const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy, jobs, workers: this.workers, queues: this.queues, reservation: this.opts.reservation });
     if (plan.placements.length < jobs.length) {
       this.queueDrained = false;
       if (plan.placements.length === 0) return true; // a full pass decides (and reports unschedulable)
@@ -97,13 +100,14 @@ export class SchedulerLoop {
 
   /** One scheduling pass; true when there may be more to place right away. */
   private async pass(): Promise<boolean> {
-    const { workers, jobs, limit } = await loadSnapshot(this.pool, this.opts.batchSize);
+    const { workers, jobs, queues, limit } = await loadSnapshot(this.pool, this.opts.batchSize, this.opts.reservation?.minPriority ?? null);
     this.workers = workers;
+    this.queues = queues;
     if (jobs.length === 0 || this.stopped) {
       this.queueDrained = !this.stopped;
       return false;
     }
-    const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy, jobs, workers });
+    const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy, jobs, workers, queues, reservation: this.opts.reservation });
     const reasons = new Map(plan.unschedulable.map((u) => [u.jobId, u.reason]));
     const unschedulable = jobs
       .filter((j) => (reasons.get(j.id) ?? "") !== j.unschedulableReason)
@@ -125,9 +129,14 @@ export class SchedulerLoop {
     const applied = await this.applier.apply(this.opts.term, { placements, unschedulable });
     this.opts.metrics?.planApplied(placements.length, applied.assigned, (id) => byId.get(id)?.createdAtMs);
     this.opts.deliver(applied.assigned);
-    // Keep the cached view conservative: count what was just placed as allocated.
+    // Keep the cached view conservative: count what was just placed as allocated (and as running
+    // in its queue).
     const workers = new Map(this.workers.map((w) => [w.id, w]));
+    const queues = new Map(this.queues.map((q) => [q.name, q]));
+    const minPriority = this.opts.reservation?.minPriority ?? -Infinity;
     for (const a of applied.assigned) {
+      const q = queues.get(a.queue);
+      if (q) q.running++;
       const w = workers.get(a.worker_id);
       if (!w) continue;
       w.allocated = {
@@ -136,6 +145,14 @@ export class SchedulerLoop {
         gpus: w.allocated.gpus + a.gpus,
         slots: w.allocated.slots + 1,
       };
+      if (w.lowAllocated && a.priority < minPriority) {
+        w.lowAllocated = {
+          cpuMillis: w.lowAllocated.cpuMillis + a.cpu_millis,
+          memoryMb: w.lowAllocated.memoryMb + a.memory_mb,
+          gpus: w.lowAllocated.gpus + a.gpus,
+          slots: w.lowAllocated.slots + 1,
+        };
+      }
     }
     return applied.assigned.length;
   }

@@ -35,6 +35,10 @@ export interface PlacementResult {
  *   placements before it in the plan on the same worker (cumulative sums of the sizes the plan was
  *   built with; a job whose size changed since is not placed), so a plan built on a
  *   stale snapshot can never over-commit a worker; what does not fit is simply not written;
+ * - each job's queue (as the jobs table says now) must not be paused, and a capped queue must stay
+ *   within its cap counting the jobs of the queue assigned or running now plus the placements before
+ *   it in the plan (cumulative, like the worker re-check): since the leader is the only placer and
+ *   this statement is fenced, a cap holds cluster-wide even across a failover or a stale plan;
  * - only jobs still pending move: pending → assigned with attempt + 1 (the fencing token), and the
  *   attempt lives on the job row until it ends (then it is written to job_attempts).
  * assigned_at is the statement's clock, after the capacity it relies on was freed.
@@ -63,14 +67,26 @@ export async function writePlacements(
      used AS MATERIALIZED (SELECT worker_id, sum(cpu_millis) AS cpu, sum(memory_mb) AS mem, sum(gpus) AS gpus, count(*) AS n
               FROM jobs WHERE worker_id IN (SELECT id FROM w) AND state IN ('assigned', 'running')
               GROUP BY worker_id),
-     cum AS MATERIALIZED (SELECT p.id, p.worker_id, p.cpu AS j_cpu, p.mem AS j_mem, p.gpus AS j_gpus,
+     cum AS MATERIALIZED (SELECT p.ord, p.id, p.worker_id, p.cpu AS j_cpu, p.mem AS j_mem, p.gpus AS j_gpus,
                     sum(p.cpu) OVER win AS cpu, sum(p.mem) OVER win AS mem,
                     sum(p.gpus) OVER win AS gpus, count(*) OVER win AS n
              FROM p WINDOW win AS (PARTITION BY p.worker_id ORDER BY p.ord)),
-     ok AS (SELECT cum.id, cum.worker_id, cum.j_cpu, cum.j_mem, cum.j_gpus FROM cum JOIN w ON w.id = cum.worker_id
+     fits AS (SELECT cum.ord, cum.id, cum.worker_id, cum.j_cpu, cum.j_mem, cum.j_gpus FROM cum JOIN w ON w.id = cum.worker_id
             LEFT JOIN used u ON u.worker_id = w.id
             WHERE cum.cpu + coalesce(u.cpu, 0) <= w.cpu_millis AND cum.mem + coalesce(u.mem, 0) <= w.memory_mb
               AND cum.gpus + coalesce(u.gpus, 0) <= w.gpus AND cum.n + coalesce(u.n, 0) <= w.slots),
+     fq AS MATERIALIZED (SELECT fits.*, j.queue FROM fits JOIN jobs j ON j.id = fits.id
+                         WHERE j.state = 'pending' AND j.cpu_millis = fits.j_cpu AND j.memory_mb = fits.j_mem
+                           AND j.gpus = fits.j_gpus),
+     qs AS (SELECT name, concurrency_cap AS cap, paused FROM queues
+            WHERE name IN (SELECT queue FROM fq) AND (paused OR concurrency_cap IS NOT NULL) ORDER BY name FOR SHARE),
+     qused AS MATERIALIZED (SELECT queue, count(*) AS n FROM jobs
+              WHERE queue IN (SELECT name FROM qs WHERE cap IS NOT NULL) AND state IN ('assigned', 'running')
+              GROUP BY queue),
+     qcum AS (SELECT fq.*, count(*) OVER (PARTITION BY fq.queue ORDER BY fq.ord) AS qn FROM fq),
+     ok AS (SELECT qcum.id, qcum.worker_id, qcum.j_cpu, qcum.j_mem, qcum.j_gpus FROM qcum
+            LEFT JOIN qs ON qs.name = qcum.queue LEFT JOIN qused ON qused.queue = qcum.queue
+            WHERE qs.name IS NULL OR (NOT qs.paused AND (qs.cap IS NULL OR qcum.qn + coalesce(qused.n, 0) <= qs.cap))),
      upd AS (UPDATE jobs j SET state = 'assigned', worker_id = ok.worker_id, attempt = j.attempt + 1,
                                assigned_at = clock_timestamp(), unschedulable_reason = ''
              FROM ok WHERE j.id = ok.id AND j.state = 'pending'

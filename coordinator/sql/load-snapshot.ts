@@ -1,5 +1,5 @@
 import type { Queryable } from "../db/pool.js";
-import type { SchedJob, SchedWorker } from "../../shared/scheduling/types.js";
+import type { SchedJob, SchedQueue, SchedWorker } from "../../shared/scheduling/types.js";
 import { CHANNELS } from "./notify.js";
 
 export interface PendingJob extends SchedJob {
@@ -9,6 +9,8 @@ export interface PendingJob extends SchedJob {
 export interface LoadedSnapshot {
   workers: SchedWorker[];
   jobs: PendingJob[];
+  /** queues that are paused or capped, with how many of their jobs are assigned or running */
+  queues: SchedQueue[];
   /** how many pending jobs were asked for: fewer returned means the queue was read to its end */
   limit: number;
 }
@@ -17,25 +19,38 @@ export interface LoadedSnapshot {
  * The scheduler's input in one round trip: live workers with what is allocated on them now (jobs
  * assigned or running), and the head of the queue (priority, then age) — a little more than the
  * free slots, so that unschedulable jobs just behind the head are still reported.
+ * Jobs of paused queues and of queues at their cap are left out of the head, so that they cannot
+ * crowd out the others (a capped queue with room may fill one pass's head; once full it drops out).
+ * With `reservedPriority`, each worker also carries what jobs below it hold (the reservation).
  */
-export async function loadSnapshot(db: Queryable, maxJobs: number): Promise<LoadedSnapshot> {
-  const { rows } = await db.query<{ workers: WorkerJson[]; jobs: JobJson[]; lim: number }>(
+export async function loadSnapshot(db: Queryable, maxJobs: number, reservedPriority: number | null = null): Promise<LoadedSnapshot> {
+  const { rows } = await db.query<{ workers: WorkerJson[]; jobs: JobJson[]; queues: QueueJson[]; lim: number }>(
     `WITH w AS (
        SELECT w.id, w.labels, w.cpu_millis, w.memory_mb, w.gpus, w.slots,
               coalesce(a.cpu, 0)::int AS a_cpu, coalesce(a.mem, 0)::int AS a_mem,
-              coalesce(a.gpus, 0)::int AS a_gpus, coalesce(a.n, 0)::int AS a_slots
+              coalesce(a.gpus, 0)::int AS a_gpus, coalesce(a.n, 0)::int AS a_slots,
+              coalesce(a.low_cpu, 0)::int AS l_cpu, coalesce(a.low_mem, 0)::int AS l_mem,
+              coalesce(a.low_gpus, 0)::int AS l_gpus, coalesce(a.low_n, 0)::int AS l_slots
        FROM workers w
-       LEFT JOIN (SELECT worker_id, sum(cpu_millis) AS cpu, sum(memory_mb) AS mem, sum(gpus) AS gpus, count(*) AS n
+       LEFT JOIN (SELECT worker_id, sum(cpu_millis) AS cpu, sum(memory_mb) AS mem, sum(gpus) AS gpus, count(*) AS n,
+                         sum(cpu_millis) FILTER (WHERE priority < $2) AS low_cpu,
+                         sum(memory_mb) FILTER (WHERE priority < $2) AS low_mem,
+                         sum(gpus) FILTER (WHERE priority < $2) AS low_gpus,
+                         count(*) FILTER (WHERE priority < $2) AS low_n
                   FROM jobs WHERE state IN ('assigned', 'running') GROUP BY worker_id) a ON a.worker_id = w.id
        WHERE w.state = 'alive'),
+     q AS (SELECT q.name, q.concurrency_cap AS cap, q.paused,
+                  (SELECT count(*) FROM jobs j WHERE j.queue = q.name AND j.state IN ('assigned', 'running'))::int AS running
+           FROM queues q WHERE q.paused OR q.concurrency_cap IS NOT NULL),
      lim AS (SELECT least($1::int, greatest(100, 2 * coalesce(sum(greatest(0, slots - a_slots)), 0)))::int AS n FROM w)
      SELECT (SELECT coalesce(json_agg(w ORDER BY w.id), '[]') FROM w) AS workers,
             (SELECT coalesce(json_agg(j), '[]') FROM (
                SELECT id::text, priority, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, cpu_millis,
                       memory_mb, gpus, labels, queue, tenant, unschedulable_reason
-               FROM jobs WHERE state = 'pending' ORDER BY priority DESC, jobs.id LIMIT (SELECT n FROM lim)) j) AS jobs,
+               FROM jobs WHERE queue NOT IN (SELECT name FROM q WHERE paused OR running >= cap) AND state = 'pending' ORDER BY priority DESC, jobs.id LIMIT (SELECT n FROM lim)) j) AS jobs,
+            (SELECT coalesce(json_agg(q), '[]') FROM q) AS queues,
             (SELECT n FROM lim) AS lim`,
-    [maxJobs],
+    [maxJobs, reservedPriority],
   );
   const r = rows[0]!;
   return {
@@ -45,7 +60,9 @@ export async function loadSnapshot(db: Queryable, maxJobs: number): Promise<Load
       labels: w.labels,
       capacity: { cpuMillis: w.cpu_millis, memoryMb: w.memory_mb, gpus: w.gpus, slots: w.slots },
       allocated: { cpuMillis: w.a_cpu, memoryMb: w.a_mem, gpus: w.a_gpus, slots: w.a_slots },
+      lowAllocated: { cpuMillis: w.l_cpu, memoryMb: w.l_mem, gpus: w.l_gpus, slots: w.l_slots },
     })),
+    queues: r.queues.map((q) => ({ name: q.name, cap: q.cap, running: q.running, paused: q.paused })),
     jobs: r.jobs.map((j) => ({
       id: j.id,
       priority: j.priority,
@@ -72,6 +89,17 @@ interface WorkerJson {
   a_mem: number;
   a_gpus: number;
   a_slots: number;
+  l_cpu: number;
+  l_mem: number;
+  l_gpus: number;
+  l_slots: number;
+}
+
+interface QueueJson {
+  name: string;
+  cap: number | null;
+  running: number;
+  paused: boolean;
 }
 
 interface JobJson {
