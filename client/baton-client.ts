@@ -7,6 +7,10 @@ import {
   type JobLogChunk,
   type ListJobsRequest,
   type ListJobsResponse,
+  type DeleteJobResponse,
+  type RetryJobsRequest,
+  type RetryJobsResponse,
+  type UpdateJobRequest,
   type SubmitJobsResponse,
 } from "../shared/gen/baton/v1/jobs.js";
 import {
@@ -93,6 +97,25 @@ export class BatonClient {
 
   cancelJob(id: string): Promise<Job> {
     return this.unary<Job>((m, o, cb) => this.jobs.cancelJob({ id }, m, o, cb));
+  }
+
+  /** Changes a pending job: only the fields given. */
+  updateJob(id: string, change: Omit<Partial<UpdateJobRequest>, "id">): Promise<Job> {
+    const req: UpdateJobRequest = { id, resources: change.resources, priority: change.priority, runAtMs: change.runAtMs, queue: change.queue };
+    return this.unary<Job>((m, o, cb) => this.jobs.updateJob(req, m, o, cb));
+  }
+
+  /** Deletes a job that is not running, with its history and output. */
+  async deleteJob(id: string): Promise<void> {
+    await this.unary<DeleteJobResponse>((m, o, cb) => this.jobs.deleteJob({ id }, m, o, cb));
+  }
+
+  /** Puts failed or cancelled jobs back in the queue: these ids, or every failed job (of a queue). */
+  async retryJobs(target: { ids: string[] } | { allDead: true; queue?: string }): Promise<string[]> {
+    const req: RetryJobsRequest =
+      "ids" in target ? { ids: target.ids, queue: "", allDead: false } : { ids: [], queue: target.queue ?? "", allDead: true };
+    const res = await this.unary<RetryJobsResponse>((m, o, cb) => this.jobs.retryJobs(req, m, o, cb));
+    return res.ids;
   }
 
   getCluster(): Promise<ClusterStatus> {

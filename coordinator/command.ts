@@ -21,6 +21,8 @@ export function coordinatorCommand(): Command {
     .option("--pool-size <n>", "Postgres pool size (BATON_DB_POOL_SIZE, default 10)")
     .option("--log-max-bytes-per-job <bytes>", "job output kept per job, the rest dropped (BATON_LOG_MAX_BYTES_PER_JOB, default 16777216)")
     .option("--log-retention-hours <h>", "delete job output older than this, 0 = never (BATON_LOG_RETENTION_HOURS, default 168)")
+    .option("--default-retry <policy>", "retry policy of jobs that set none, e.g. exponential,initial=1s,max=5m,multiplier=2,jitter=0.2 or fixed,initial=500ms or none (BATON_DEFAULT_RETRY; that exponential one by default)")
+    .option("--job-retention-hours <h>", "delete finished jobs (with history and output) older than this, 0 = never (BATON_JOB_RETENTION_HOURS, default 720)")
     .option("--reserved-share <fraction>", "share of each worker's cpu, memory and slots kept for jobs at or above --reserved-priority, e.g. 0.2 (BATON_RESERVED_SHARE, default none)")
     .option("--reserved-priority <n>", "lowest priority that may use the reserved share (BATON_RESERVED_PRIORITY)")
     .option("--idempotency-window-s <s>", "how long a job's idempotency key returns that job when the job sets no window (BATON_IDEMPOTENCY_WINDOW_S, default 86400)")

@@ -77,6 +77,7 @@ export async function startCoordinator(
     defaultTimeoutMs: opts.defaultTimeoutMs,
     timeoutGraceMs: opts.timeoutGraceMs,
     logRetentionMs: opts.logRetentionMs,
+    jobRetentionMs: () => opts.jobRetentionMs,
     holdsStream: (w) => dispatcher.streams.has(w),
     deliver: (assigned) => dispatcher.deliver(assigned),
     failed: (err) => {
@@ -132,7 +133,7 @@ export async function startCoordinator(
   };
   await listener.start();
 
-  const specDefaults = () => ({ maxAttempts: opts.defaultMaxAttempts, idempotencyWindowS: opts.idempotencyWindowS });
+  const specDefaults = () => ({ maxAttempts: opts.defaultMaxAttempts, retry: opts.defaultRetry, idempotencyWindowS: opts.idempotencyWindowS });
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
     "grpc.max_send_message_length": 64 * 1024 * 1024,

@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import os from "node:os";
 import type { Reservation, Strategy } from "../shared/scheduling/types.js";
+import { BUILTIN_DEFAULT_RETRY, parseRetrySetting, type StoredRetry } from "./api/retry-policy.js";
 
 export interface CoordinatorOptions {
   id: string;
@@ -32,6 +33,10 @@ export interface CoordinatorOptions {
   reservation?: Reservation;
   /** how long an idempotency key holds for a job that sets no window */
   idempotencyWindowS: number;
+  /** retry policy of jobs that set none */
+  defaultRetry: StoredRetry;
+  /** finished jobs older than this are deleted (with their history and output); 0 keeps them */
+  jobRetentionMs: number;
 }
 
 export interface RawCoordinatorOptions {
@@ -53,6 +58,8 @@ export interface RawCoordinatorOptions {
   reservedShare?: string | number;
   reservedPriority?: string | number;
   idempotencyWindowS?: string | number;
+  defaultRetry?: string;
+  jobRetentionHours?: string | number;
 }
 
 export class OptionError extends Error {
@@ -106,6 +113,15 @@ export function compileCoordinatorOptions(
   if (strategy !== "binpack" && strategy !== "spread") {
     throw new OptionError(`--strategy must be binpack or spread, got ${JSON.stringify(strategy)}`);
   }
+  let defaultRetry = BUILTIN_DEFAULT_RETRY;
+  const retrySetting = raw.defaultRetry ?? env.BATON_DEFAULT_RETRY;
+  if (retrySetting) {
+    try {
+      defaultRetry = parseRetrySetting(retrySetting);
+    } catch (err) {
+      throw new OptionError((err as Error).message);
+    }
+  }
   const advertiseHost = host === "0.0.0.0" || host === "::" ? os.hostname() : host;
   return {
     id: raw.id ?? env.BATON_COORDINATOR_ID ?? `coord-${randomUUID().slice(0, 8)}`,
@@ -129,5 +145,7 @@ export function compileCoordinatorOptions(
     logRetentionMs: int("--log-retention-hours", raw.logRetentionHours ?? env.BATON_LOG_RETENTION_HOURS, 168, 0, 24 * 3650) * 3_600_000,
     reservation: compileReservation(raw, env),
     idempotencyWindowS: int("--idempotency-window-s", raw.idempotencyWindowS ?? env.BATON_IDEMPOTENCY_WINDOW_S, 86_400, 1, 365 * 86_400),
+    defaultRetry,
+    jobRetentionMs: int("--job-retention-hours", raw.jobRetentionHours ?? env.BATON_JOB_RETENTION_HOURS, 720, 0, 24 * 3650) * 3_600_000,
   };
 }

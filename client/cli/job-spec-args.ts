@@ -1,6 +1,6 @@
 // Turns `baton submit` flags into a JobSpec. Pure: no I/O, the environment is passed in, so every
 // accepted form and every error message is unit-tested.
-import { JobSpec } from "../../shared/gen/baton/v1/types.js";
+import { Backoff, JobSpec, type RetryPolicy } from "../../shared/gen/baton/v1/types.js";
 import { isJobStateName, JOB_STATE_NAMES, type JobStateName } from "../../shared/domain.js";
 import { UsageError } from "./usage-error.js";
 
@@ -22,6 +22,16 @@ export interface SubmitArgs {
   tenant?: string;
   task?: string;
   payload?: string;
+  /** not before: an ISO time (2026-01-02T03:04:05Z) or +DURATION from now */
+  runAt?: string;
+  /** not before now + this duration */
+  delay?: string;
+  retry?: string;
+  retryInitial?: string;
+  retryMax?: string;
+  retryMultiplier?: string;
+  retryJitter?: string;
+  finalExitCodes?: string;
 }
 
 export const DEFAULT_CPU_MILLIS = 100;
@@ -125,6 +135,55 @@ export function parseEnv(items: readonly string[], localEnv: Readonly<Record<str
   return env;
 }
 
+/** `--run-at`: an ISO 8601 time, or `+DURATION` from `nowMs`; epoch ms. */
+export function parseRunAt(text: string, nowMs: number, flag = "--run-at"): number {
+  const s = text.trim();
+  if (s.startsWith("+")) return nowMs + parseDuration(s.slice(1), flag);
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(s) ? Date.parse(s) : NaN;
+  if (Number.isNaN(ms)) {
+    throw new UsageError(`${flag} '${text}' is not a time; use an ISO time (2026-01-02T15:04:05Z) or +DURATION (+30s, +2h)`);
+  }
+  return ms;
+}
+
+const BACKOFFS: Record<string, Backoff> = {
+  exponential: Backoff.BACKOFF_EXPONENTIAL,
+  fixed: Backoff.BACKOFF_FIXED,
+  none: Backoff.BACKOFF_NONE,
+};
+
+/** The --retry* flags as a RetryPolicy; undefined when none is given (the cluster default). */
+export function parseRetryArgs(args: SubmitArgs): RetryPolicy | undefined {
+  const given = [args.retry, args.retryInitial, args.retryMax, args.retryMultiplier, args.retryJitter, args.finalExitCodes];
+  if (given.every((v) => v === undefined)) return undefined;
+  let backoff = Backoff.BACKOFF_UNSPECIFIED;
+  if (args.retry !== undefined) {
+    const b = BACKOFFS[args.retry.trim().toLowerCase()];
+    if (b === undefined) throw new UsageError(`--retry '${args.retry}' must be exponential, fixed or none`);
+    backoff = b;
+  } else if (args.retryInitial !== undefined || args.retryMax !== undefined || args.retryMultiplier !== undefined || args.retryJitter !== undefined) {
+    throw new UsageError("--retry-initial, --retry-max, --retry-multiplier and --retry-jitter go with --retry exponential|fixed");
+  }
+  const num = (text: string | undefined, flag: string, min: number, max: number): number => {
+    if (text === undefined) return 0;
+    const n = Number(text.trim());
+    if (text.trim() === "" || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} '${text}' must be a number from ${min} to ${max}`);
+    return n;
+  };
+  const finalExitCodes = (args.finalExitCodes ?? "")
+    .split(",")
+    .filter((c) => c.trim() !== "")
+    .map((c) => parseInteger(c, "--final-exit-codes", { min: 0 }));
+  return {
+    backoff,
+    initialDelayMs: args.retryInitial === undefined ? 0 : parseDuration(args.retryInitial, "--retry-initial"),
+    maxDelayMs: args.retryMax === undefined ? 0 : parseDuration(args.retryMax, "--retry-max"),
+    multiplier: num(args.retryMultiplier, "--retry-multiplier", 1, 100),
+    jitter: num(args.retryJitter, "--retry-jitter", 0, 1),
+    finalExitCodes,
+  };
+}
+
 /** A comma list of state names, e.g. `pending,running`. */
 export function parseStates(text: string): JobStateName[] {
   const states: JobStateName[] = [];
@@ -144,7 +203,11 @@ export function buildJobSpec(
   args: SubmitArgs,
   command: readonly string[],
   localEnv: Readonly<Record<string, string | undefined>> = {},
+  nowMs: number = Date.now(),
 ): JobSpec {
+  if (args.runAt !== undefined && args.delay !== undefined) throw new UsageError("give --run-at or --delay, not both");
+  const runAtMs =
+    args.runAt !== undefined ? parseRunAt(args.runAt, nowMs) : args.delay !== undefined ? nowMs + parseDuration(args.delay, "--delay") : 0;
   const hasCommand = command.length > 0;
   const hasTask = args.task !== undefined;
   if (hasCommand && hasTask) {
@@ -191,5 +254,7 @@ export function buildJobSpec(
     timeoutMs: args.timeout === undefined ? 0 : parseDuration(args.timeout),
     maxAttempts: args.maxAttempts === undefined ? 0 : parseInteger(args.maxAttempts, "--max-attempts", { min: 1 }),
     tenant: args.tenant ?? "",
+    runAtMs,
+    retry: parseRetryArgs(args),
   });
 }

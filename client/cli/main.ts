@@ -5,6 +5,9 @@ import { cancelCommand } from "./commands/cancel.js";
 import { devCommand } from "./commands/dev.js";
 import { getCommand } from "./commands/get.js";
 import { logsCommand } from "./commands/logs.js";
+import { retryCommand } from "./commands/retry.js";
+import { rmCommand } from "./commands/rm.js";
+import { updateCommand } from "./commands/update.js";
 import { lsCommand } from "./commands/ls.js";
 import { statusCommand } from "./commands/status.js";
 import { submitCommand } from "./commands/submit.js";
@@ -12,7 +15,7 @@ import { workersCommand } from "./commands/workers.js";
 import { serverOption } from "./server-option.js";
 import { isCliError, isUsageError } from "./usage-error.js";
 
-const CLIENT_COMMANDS = ["submit", "get", "ls", "list", "logs", "cancel", "workers", "status", "dev"];
+const CLIENT_COMMANDS = ["submit", "get", "ls", "list", "logs", "cancel", "retry", "update", "rm", "workers", "status", "dev"];
 
 /** The servers' commands pull in their whole process (pg, grpc server…): load them only when needed. */
 async function serverCommands(): Promise<Command[]> {
@@ -44,6 +47,9 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     .addCommand(lsCommand())
     .addCommand(logsCommand())
     .addCommand(cancelCommand())
+    .addCommand(retryCommand())
+    .addCommand(updateCommand())
+    .addCommand(rmCommand())
     .addCommand(workersCommand())
     .addCommand(statusCommand())
     .addCommand(devCommand());

@@ -35,7 +35,7 @@ export function toJob(row: JobRow, attempts: AttemptRow[] = []): Job {
       : undefined,
     logBytes: Number(row.log_bytes),
     logTruncated: row.log_truncated,
-    runAtMs: 0,
+    runAtMs: ms(row.run_at),
     idempotencyKey: row.idempotency_key ?? "",
     templateName: row.template_name ?? "",
     templateVersion: row.template_version ?? 0,

@@ -14,6 +14,7 @@ import { CHANNELS, notify, notifyIds } from "../sql/notify.js";
 import { getJob, listJobs } from "../sql/read-jobs.js";
 import { InvalidArgumentError, NotFoundError, unary } from "./grpc-errors.js";
 import type { JobChanges } from "./job-changes.js";
+import { jobEdits } from "./job-edits.js";
 import { getJobLogs } from "./job-logs.js";
 import { toJob } from "./job-mapper.js";
 import { prepareBatch } from "./prepare-batch.js";
@@ -42,6 +43,8 @@ function parseId(id: string): string {
 export function jobService(deps: JobServiceDeps): JobServiceServer {
   const { pool } = deps;
 
+  const edits = jobEdits({ pool, defaults: deps.defaults, parseId });
+
   const load = async (id: string): Promise<Job> => {
     const found = await getJob(pool, parseId(id));
     if (!found) throw new NotFoundError(`job ${id} not found`);
@@ -66,7 +69,8 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
       if (rows.length === 0) return { ids };
       deps.metrics?.submitted(rows);
       const now = Date.now();
-      const jobs = rows.map((r, i) => ({
+      const delayed = rows.map((r) => (r.runAtMs ?? 0) > now);
+      const jobs = rows.flatMap((r, i) => delayed[i] ? [] : [{
         id: created[i]!.id,
         priority: r.priority,
         createdAtMs: now,
@@ -76,8 +80,8 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
         labels: r.labels,
         queue: r.queue,
         tenant: r.tenant,
-      }));
-      if (!deps.submitToLocalLeader(jobs)) await notify(pool, CHANNELS.wake).catch(() => {});
+      }]);
+      if (jobs.length === 0 || delayed.includes(true) || !deps.submitToLocalLeader(jobs)) await notify(pool, CHANNELS.wake).catch(() => {});
       return { ids };
     }),
 
@@ -89,7 +93,8 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
       if (pageSize < 0 || pageSize > 1000) throw new InvalidArgumentError("page_size must be from 1 to 1000");
       if (req.pageToken && !ID_RE.test(req.pageToken)) throw new InvalidArgumentError("page_token is not one this server gave out");
       const rows = await listJobs(pool, {
-        states: states.filter(isJobStateName),
+        // the dead-letter view: jobs that failed after their last attempt
+        states: req.dead ? ["failed"] : states.filter(isJobStateName),
         queue: req.queue,
         workerId: req.workerId,
         beforeId: req.pageToken || undefined,
@@ -118,16 +123,12 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
 
     getJobLogs: getJobLogs({ pool, logsWritten: deps.logsWritten, changes: deps.changes, parseId }),
 
-    // Issue 4 (job semantics) fills these in.
-    updateJob: unary(async () => {
-      throw Object.assign(new Error("UpdateJob is not implemented yet"), { code: "UNIMPLEMENTED" });
+    updateJob: unary(async (req) => {
+      await edits.updateJob(req);
+      return load(req.id);
     }),
-    deleteJob: unary(async () => {
-      throw Object.assign(new Error("DeleteJob is not implemented yet"), { code: "UNIMPLEMENTED" });
-    }),
-    retryJobs: unary(async () => {
-      throw Object.assign(new Error("RetryJobs is not implemented yet"), { code: "UNIMPLEMENTED" });
-    }),
+    deleteJob: unary((req) => edits.deleteJob(req)),
+    retryJobs: unary((req) => edits.retryJobs(req)),
 
     watchJob: (call: ServerWritableStream<WatchJobRequest, Job>) => {
       let last = "";

@@ -1,6 +1,7 @@
 // Turns a submitted JobSpec into a row to insert, or says exactly what is wrong with it.
 import type { JobSpec } from "../../shared/gen/baton/v1/types.js";
 import type { NewJob } from "../sql/insert-jobs.js";
+import { resolveRetry, type StoredRetry } from "./retry-policy.js";
 
 export class InvalidJobSpecError extends Error {
   readonly code = "INVALID_JOB_SPEC";
@@ -13,6 +14,8 @@ const LIMITS = { cpuMillis: 1_000_000, memoryMb: 16_777_216, gpus: 1024, timeout
 
 export interface SpecDefaults {
   maxAttempts: number;
+  /** the policy of jobs that set none (`--default-retry`) */
+  retry: StoredRetry;
   /** how long an idempotency key holds when the spec gives no window (`--idempotency-window-s`) */
   idempotencyWindowS: number;
 }
@@ -45,6 +48,16 @@ export function validateJobSpec(spec: JobSpec, where: string, defaults: SpecDefa
     fail(`idempotency_window_s must be from 0 (the cluster default) to ${MAX_IDEMPOTENCY_WINDOW_S}`);
   }
   if (spec.idempotencyWindowS > 0 && !spec.idempotencyKey) fail("idempotency_window_s is set without an idempotency_key: give the key too");
+  // run_at: epoch ms; anything before 2001 or past 10 years ahead is a unit mistake, not a plan
+  if (spec.runAtMs !== 0 && (spec.runAtMs < 1e12 || spec.runAtMs > Date.now() + 10 * 365 * 86_400_000)) {
+    fail(`run_at_ms ${spec.runAtMs} is not a time in epoch milliseconds (0 for now, at most 10 years ahead)`);
+  }
+  let retry: StoredRetry;
+  try {
+    retry = resolveRetry(spec.retry, defaults.retry);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
   const base = {
     name: spec.name,
     queue,
@@ -56,6 +69,8 @@ export function validateJobSpec(spec: JobSpec, where: string, defaults: SpecDefa
     labels: spec.labels,
     timeoutMs: spec.timeoutMs,
     maxAttempts: spec.maxAttempts || defaults.maxAttempts,
+    retry,
+    runAtMs: spec.runAtMs,
     ...(spec.idempotencyKey
       ? { idempotencyKey: spec.idempotencyKey, idempotencyWindowS: spec.idempotencyWindowS || defaults.idempotencyWindowS }
       : {}),

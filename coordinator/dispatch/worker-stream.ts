@@ -5,6 +5,7 @@ import type { Assignment, CoordinatorMessage, WorkerMessage } from "../../shared
 import { traceDispatch } from "../../shared/tracing/job-spans.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
 import type { ExecPayload, JsPayload } from "../sql/job-row.js";
+import { retryToWire, type StoredRetry } from "../api/retry-policy.js";
 
 const SENT_ROTATION_MS = 120_000;
 
@@ -75,7 +76,10 @@ export class WorkerStream {
   }
 }
 
-export function toJobSpec(job: Pick<AssignedJob, "name" | "queue" | "tenant" | "priority" | "cpu_millis" | "memory_mb" | "gpus" | "labels" | "executor" | "payload" | "timeout_ms" | "max_attempts">): JobSpec {
+export function toJobSpec(
+  job: Pick<AssignedJob, "name" | "queue" | "tenant" | "priority" | "cpu_millis" | "memory_mb" | "gpus" | "labels" | "executor" | "payload" | "timeout_ms" | "max_attempts">
+    & { retry?: StoredRetry | null; run_at?: Date | string | null },
+): JobSpec {
   return {
     name: job.name,
     queue: job.queue,
@@ -99,8 +103,8 @@ export function toJobSpec(job: Pick<AssignedJob, "name" | "queue" | "tenant" | "
           },
     timeoutMs: job.timeout_ms,
     maxAttempts: job.max_attempts,
-    retry: undefined,
-    runAtMs: 0,
+    retry: retryToWire(job.retry),
+    runAtMs: job.run_at ? new Date(job.run_at).getTime() : 0,
     idempotencyKey: "",
     idempotencyWindowS: 0,
     template: undefined,

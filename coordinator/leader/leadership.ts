@@ -3,6 +3,7 @@ import type pg from "pg";
 import type { Reservation, SchedJob, Strategy } from "../../shared/scheduling/types.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
 import type { LeadershipMetrics } from "../metrics/coordinator-metrics.js";
+import { JobRetention } from "./job-retention.js";
 import { LogRetention } from "./log-retention.js";
 import { PlanApplier } from "./plan-applier.js";
 import { Reaper } from "./reaper.js";
@@ -22,6 +23,8 @@ export interface LeadershipOptions {
   timeoutGraceMs: number;
   /** job output older than this is deleted; 0 keeps it forever */
   logRetentionMs: number;
+  /** finished jobs older than this are deleted with their history and output; 0 keeps them */
+  jobRetentionMs?: () => number;
   holdsStream: (workerId: string) => boolean;
   deliver: (assigned: AssignedJob[]) => void;
   /** a leader-only write failed: fenced, or the database is gone; give up leadership */
@@ -33,6 +36,7 @@ export class Leadership {
   private scheduler: SchedulerLoop | undefined;
   private reaper: Reaper | undefined;
   private logRetention: LogRetention | undefined;
+  private jobRetention: JobRetention | undefined;
   private term: number | undefined;
 
   constructor(
@@ -76,8 +80,15 @@ export class Leadership {
         log: this.opts.log,
       });
     }
+    this.jobRetention = new JobRetention(this.pool, {
+      retentionMs: this.opts.jobRetentionMs ?? (() => 0),
+      intervalMs: (retentionMs) => Math.min(3_600_000, Math.max(10_000, Math.floor(retentionMs / 100))),
+      batchSize: 1000,
+      log: this.opts.log,
+    });
     this.scheduler.start();
     this.reaper.start();
+    this.jobRetention.start();
     this.logRetention?.start();
   }
 
@@ -85,12 +96,14 @@ export class Leadership {
     const scheduler = this.scheduler;
     const reaper = this.reaper;
     const logRetention = this.logRetention;
+    const jobRetention = this.jobRetention;
+    this.jobRetention = undefined;
     this.scheduler = undefined;
     this.reaper = undefined;
     this.logRetention = undefined;
     this.term = undefined;
     this.opts.metrics?.leadership(undefined);
-    await Promise.all([scheduler?.stop(), reaper?.stop(), logRetention?.stop()]);
+    await Promise.all([scheduler?.stop(), reaper?.stop(), logRetention?.stop(), jobRetention?.stop()]);
   }
 
   wake(): void {

@@ -4,6 +4,7 @@ import type pg from "pg";
 import { schedule } from "../../shared/scheduling/schedule.js";
 import type { Plan, Reservation, SchedJob, SchedQueue, SchedWorker, Strategy } from "../../shared/scheduling/types.js";
 import { loadSnapshot } from "../sql/load-snapshot.js";
+import { promoteDueJobs } from "../sql/promote-due-jobs.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
 import type { SchedulerMetrics } from "../metrics/coordinator-metrics.js";
 import type { PlanApplier, PlanToApply } from "./plan-applier.js";
@@ -27,6 +28,9 @@ export class SchedulerLoop {
   private again = false;
   private stopped = false;
   private ticker: NodeJS.Timeout | undefined;
+  // Wakes the loop when the earliest delayed job (a run_at, a retry's backoff) comes due.
+  private dueTimer: NodeJS.Timeout | undefined;
+  private dueAtMs = Infinity;
   // What the last pass saw: the workers (with what this leader placed since) and whether the
   // queue was left empty. Lets a submit to the leader be placed at once, without a snapshot.
   private workers: SchedWorker[] = [];
@@ -47,6 +51,7 @@ export class SchedulerLoop {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.ticker);
+    clearTimeout(this.dueTimer);
     await this.running;
   }
 
@@ -100,6 +105,8 @@ export class SchedulerLoop {
 
   /** One scheduling pass; true when there may be more to place right away. */
   private async pass(): Promise<boolean> {
+    const { nextDueMs } = await promoteDueJobs(this.pool);
+    this.wakeAt(nextDueMs);
     const { workers, jobs, queues, limit } = await loadSnapshot(this.pool, this.opts.batchSize, this.opts.reservation?.minPriority ?? null);
     this.workers = workers;
     this.queues = queues;
@@ -117,6 +124,20 @@ export class SchedulerLoop {
     const more = jobs.length === limit || placed < plan.placements.length;
     this.queueDrained = !more && placed === jobs.length;
     return placed > 0 && more;
+  }
+
+  /** Sets the timer for the next delayed job to come due (one timer: the earliest wins). */
+  private wakeAt(dueMs: number | null): void {
+    if (dueMs === null || this.stopped) return;
+    if (this.dueTimer && dueMs >= this.dueAtMs) return;
+    clearTimeout(this.dueTimer);
+    this.dueAtMs = dueMs;
+    // +1 ms: run_at <= now() must hold when the pass reads the clock
+    this.dueTimer = setTimeout(() => {
+      this.dueTimer = undefined;
+      this.dueAtMs = Infinity;
+      this.wake();
+    }, Math.min(2 ** 31 - 1, Math.max(0, dueMs - Date.now()) + 1));
   }
 
   /** Applies a plan; returns how many placements were written. */

@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/pool.js";
+import type { StoredRetry } from "../api/retry-policy.js";
 
 export interface NewJob {
   name: string;
@@ -20,6 +21,10 @@ export interface NewJob {
   idempotencyWindowS?: number;
   templateName?: string;
   templateVersion?: number;
+  /** the retry policy, resolved (the cluster default filled in); absent: retry at once */
+  retry?: StoredRetry;
+  /** not placed before this time (epoch ms); 0 or absent: now */
+  runAtMs?: number;
 }
 
 export interface InsertedJob {
@@ -45,7 +50,7 @@ export async function insertJobsReporting(db: Queryable, jobs: NewJob[]): Promis
        SELECT * FROM json_to_recordset($1::json) AS x(ord int, name text, queue text, tenant text, priority int,
             "cpuMillis" int, "memoryMb" int, gpus int, labels jsonb, executor text, payload jsonb, "timeoutMs" int,
             "maxAttempts" int, "traceContext" jsonb, "idempotencyKey" text, "idempotencyWindowS" int,
-            "templateName" text, "templateVersion" int)
+            "templateName" text, "templateVersion" int, retry jsonb, "runAtMs" float8)
      ),
      -- ids drawn in request order, so a batch keeps its order (age breaks priority ties)
      numbered AS MATERIALIZED (
@@ -75,10 +80,13 @@ export async function insertJobsReporting(db: Queryable, jobs: NewJob[]): Promis
      ),
      inserted AS (
        INSERT INTO jobs (id, name, queue, tenant, priority, cpu_millis, memory_mb, gpus, labels, executor, payload,
-                         timeout_ms, max_attempts, trace_context, idempotency_key, template_name, template_version)
+                         timeout_ms, max_attempts, trace_context, idempotency_key, template_name, template_version,
+                         retry, run_at, delayed)
        OVERRIDING SYSTEM VALUE
        SELECT d.id, name, queue, tenant, priority, "cpuMillis", "memoryMb", gpus, labels, executor, payload,
-              "timeoutMs", "maxAttempts", "traceContext", "idempotencyKey", "templateName", "templateVersion"
+              "timeoutMs", "maxAttempts", "traceContext", "idempotencyKey", "templateName", "templateVersion",
+              coalesce(retry, '{"backoff": "none"}'), CASE WHEN "runAtMs" > 0 THEN to_timestamp("runAtMs" / 1000.0) ELSE now() END,
+              coalesce("runAtMs" > 0 AND to_timestamp("runAtMs" / 1000.0) > now(), false)
        FROM input i JOIN ids d ON d.ord = i.ord
        WHERE d.created
        ORDER BY i.ord

@@ -1,8 +1,9 @@
 // The columns every read of a job selects, and the row type they produce.
+import type { StoredRetry } from "../api/retry-policy.js";
 export const JOB_COLUMNS = `j.id, j.name, j.queue, j.tenant, j.priority, j.cpu_millis, j.memory_mb, j.gpus, j.labels,
   j.executor, j.payload, j.timeout_ms, j.max_attempts, j.state, j.attempt, j.worker_id, j.exit_code, j.reason,
   j.message, j.unschedulable_reason, j.cancel_requested, j.created_at, j.assigned_at, j.started_at, j.finished_at,
-  j.cpu_seconds, j.peak_memory_bytes, j.usage, j.log_bytes, j.log_truncated,
+  j.cpu_seconds, j.peak_memory_bytes, j.usage, j.log_bytes, j.log_truncated, j.run_at, j.retry,
   j.idempotency_key, j.template_name, j.template_version`;
 
 export interface JobRow {
@@ -36,6 +37,8 @@ export interface JobRow {
   usage: UsageJson | null;
   log_bytes: string; // int8
   log_truncated: boolean;
+  run_at: Date;
+  retry: StoredRetry | null;
   idempotency_key: string | null;
   template_name: string | null;
   template_version: number | null;

@@ -47,7 +47,7 @@ export async function loadSnapshot(db: Queryable, maxJobs: number, reservedPrior
             (SELECT coalesce(json_agg(j), '[]') FROM (
                SELECT id::text, priority, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, cpu_millis,
                       memory_mb, gpus, labels, queue, tenant, unschedulable_reason
-               FROM jobs WHERE queue NOT IN (SELECT name FROM q WHERE paused OR running >= cap) AND state = 'pending' ORDER BY priority DESC, jobs.id LIMIT (SELECT n FROM lim)) j) AS jobs,
+               FROM jobs WHERE queue NOT IN (SELECT name FROM q WHERE paused OR running >= cap) AND state = 'pending' AND NOT delayed ORDER BY priority DESC, jobs.id LIMIT (SELECT n FROM lim)) j) AS jobs,
             (SELECT coalesce(json_agg(q), '[]') FROM q) AS queues,
             (SELECT n FROM lim) AS lim`,
     [maxJobs, reservedPriority],

@@ -31,10 +31,10 @@ export async function reapLostWorkers(
      )
      UPDATE jobs j SET
        state = CASE WHEN j.cancel_requested THEN 'cancelled'
-                    WHEN j.attempt < j.max_attempts + ${REQUEUE_ALLOWANCE} THEN 'pending'
+                    WHEN j.attempt - j.attempt_base < j.max_attempts + ${REQUEUE_ALLOWANCE} THEN 'pending'
                     ELSE 'failed' END,
        reason = 'worker_lost', message = 'worker ' || j.worker_id || ' stopped heartbeating', exit_code = NULL,
-       finished_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts + ${REQUEUE_ALLOWANCE}
+       finished_at = CASE WHEN j.cancel_requested OR j.attempt - j.attempt_base >= j.max_attempts + ${REQUEUE_ALLOWANCE}
                           THEN now() END
      FROM gone WHERE j.id = gone.id
      RETURNING j.id, j.state`,

@@ -12,7 +12,7 @@ export interface TimedOutAttempt {
  * Leader-only, inside a fenced transaction: attempts still running past their timeout (the job's,
  * else `defaultTimeoutMs`; 0 = none) plus `graceMs` end as timed_out. Their worker should have
  * killed them and reported it but has gone silent, or lost the report. Like a timeout the worker
- * reports: retried while attempts remain (the attempt goes to history), else failed; cancelled when a
+ * reports: retried after the job's backoff while attempts remain (the attempt goes to history), else failed; cancelled when a
  * cancel was requested. The worker holding each attempt is told to stop it (NOTIFY baton_cancel,
  * delivered on commit by whichever coordinator holds its stream).
  */
@@ -21,8 +21,9 @@ export async function reapTimedOut(tx: PoolClient, defaultTimeoutMs: number, gra
     `WITH late AS (
        SELECT j.id, j.attempt, j.worker_id, j.assigned_at, j.started_at, t.timeout_ms,
               CASE WHEN j.cancel_requested THEN 'cancelled'
-                   WHEN j.attempt < j.max_attempts THEN 'pending'
-                   ELSE 'failed' END AS next_state
+                   WHEN j.attempt - j.attempt_base < j.max_attempts THEN 'pending'
+                   ELSE 'failed' END AS next_state,
+              baton_retry_delay_ms(j.retry, j.attempt - j.attempt_base) AS delay_ms
        FROM jobs j
        CROSS JOIN LATERAL (SELECT CASE WHEN j.timeout_ms > 0 THEN j.timeout_ms ELSE $1::int END AS timeout_ms) t
        WHERE j.state = 'running' AND t.timeout_ms > 0
@@ -43,7 +44,9 @@ export async function reapTimedOut(tx: PoolClient, defaultTimeoutMs: number, gra
      ),
      upd AS (
        UPDATE jobs j SET state = d.next_state, reason = 'timed_out', message = d.message, exit_code = NULL,
-              usage = NULL, finished_at = CASE WHEN d.next_state = 'pending' THEN NULL ELSE now() END
+              usage = NULL, finished_at = CASE WHEN d.next_state = 'pending' THEN NULL ELSE now() END,
+              run_at = CASE WHEN d.next_state = 'pending' THEN now() + make_interval(secs => d.delay_ms / 1000.0) ELSE j.run_at END,
+              delayed = d.next_state = 'pending' AND d.delay_ms > 0
        FROM described d WHERE j.id = d.id
        RETURNING j.id, j.attempt, d.worker_id, j.state
      ),

@@ -57,8 +57,8 @@ export async function recordStarted(
  * Records how attempts ended. Only a report for the job's current attempt changes the job (the
  * attempt is the fencing token); every report is kept in the attempt history.
  * Success → succeeded; cancelled (or cancel requested) → cancelled; a refusal by the worker or a
- * worker shutting down → back to the queue; any other failure → retried while attempts remain,
- * else failed.
+ * worker shutting down → back to the queue at once; any other failure → retried after the job's
+ * backoff while attempts remain and the exit code is not one of its final ones, else failed.
  */
 export async function recordFinished(db: Queryable, events: FinishedEvent[]): Promise<{ id: string; state: string }[]> {
   if (events.length === 0) return [];
@@ -73,9 +73,13 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
               j.started_at, e.cpu_seconds, e.peak_memory_bytes,
               CASE WHEN e.reason = 'exited' AND e.exit_code = 0 THEN 'succeeded'
                    WHEN e.reason = 'cancelled' OR j.cancel_requested THEN 'cancelled'
-                   WHEN e.reason IN ('rejected', 'worker_lost') AND j.attempt < j.max_attempts + ${REQUEUE_ALLOWANCE} THEN 'pending'
-                   WHEN e.reason NOT IN ('rejected', 'worker_lost') AND j.attempt < j.max_attempts THEN 'pending'
-                   ELSE 'failed' END AS state
+                   WHEN e.reason IN ('rejected', 'worker_lost') AND j.attempt - j.attempt_base < j.max_attempts + ${REQUEUE_ALLOWANCE} THEN 'pending'
+                   WHEN e.reason NOT IN ('rejected', 'worker_lost') AND j.attempt - j.attempt_base < j.max_attempts
+                        AND NOT baton_final_exit(j.retry, e.exit_code) THEN 'pending'
+                   ELSE 'failed' END AS state,
+              -- a failure retried after its backoff (from the end of the attempt); a requeue is immediate
+              CASE WHEN e.reason NOT IN ('rejected', 'worker_lost')
+                   THEN baton_retry_delay_ms(j.retry, j.attempt - j.attempt_base) ELSE 0 END AS delay_ms
        FROM jobs j JOIN e ON j.id = e.id AND j.attempt = e.attempt
        WHERE j.state IN ('assigned', 'running')
      ),
@@ -104,7 +108,11 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
               -- a superseded attempt's usage lives in its history row; the job row shows the latest attempt's
               cpu_seconds = CASE WHEN n.state = 'pending' THEN NULL ELSE nullif(n.cpu_seconds, 0) END,
               peak_memory_bytes = CASE WHEN n.state = 'pending' THEN NULL ELSE nullif(n.peak_memory_bytes, 0) END,
-              usage = NULL
+              usage = NULL,
+              run_at = CASE WHEN n.state = 'pending'
+                            THEN greatest(now(), to_timestamp(n.at_ms / 1000.0)) + make_interval(secs => n.delay_ms / 1000.0)
+                            ELSE j.run_at END,
+              delayed = n.state = 'pending' AND n.delay_ms > 0
        FROM cur n WHERE j.id = n.id
        RETURNING j.id, j.state
      ),

@@ -12,6 +12,7 @@ interface LsOptions {
   worker?: string;
   limit: string;
   all?: boolean;
+  dead?: boolean;
   output: OutputFormat;
 }
 
@@ -25,6 +26,7 @@ export function lsCommand(): Command {
     .option("--queue <queue>", "only this queue")
     .option("--worker <id>", "only jobs on this worker")
     .option("--limit <n>", "at most this many jobs", "100")
+    .option("--dead", "the dead-letter view: jobs that failed after their last attempt (baton retry puts them back)")
     .option("--all", "every matching job, page after page (ignores --limit)")
     .addOption(outputOption())
     .action(async (opts: LsOptions, cmd: Command) => {
@@ -41,6 +43,7 @@ export function lsCommand(): Command {
             workerId: opts.worker ?? "",
             pageSize: want,
             pageToken,
+            dead: opts.dead ?? false,
           });
           out.push(...(opts.all ? page.jobs : page.jobs.slice(0, limit - out.length)));
           pageToken = page.nextPageToken;
