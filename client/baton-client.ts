@@ -20,6 +20,7 @@ import {
   type Template,
   type TemplateParam,
 } from "../shared/gen/baton/v1/templates.js";
+import { QueueServiceClient, type ListQueuesResponse, type Queue, type SetQueueRequest } from "../shared/gen/baton/v1/queues.js";
 import { JobState, type Job, type JobSpec } from "../shared/gen/baton/v1/types.js";
 import { toBatonClientError } from "./baton-client-error.js";
 
@@ -56,6 +57,7 @@ type Invoke<Res> = (
 export class BatonClient {
   private readonly jobs: JobServiceClient;
   private readonly cluster: ClusterServiceClient;
+  private readonly queues: QueueServiceClient;
   private readonly templates: TemplateServiceClient;
   private readonly callTimeoutMs: number;
   private readonly submitTimeoutMs: number;
@@ -68,6 +70,7 @@ export class BatonClient {
     this.jobs = new JobServiceClient(address, creds);
     // Share one channel between both services.
     this.cluster = new ClusterServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
+    this.queues = new QueueServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
     this.templates = new TemplateServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
     this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
     this.submitTimeoutMs = opts.submitTimeoutMs ?? 120_000;
@@ -120,6 +123,32 @@ export class BatonClient {
 
   getCluster(): Promise<ClusterStatus> {
     return this.unary<ClusterStatus>((m, o, cb) => this.cluster.getCluster({}, m, o, cb));
+  }
+
+  /** Changes a queue's settings: only those given (cap: a number, or null for unlimited). */
+  setQueue(name: string, change: { cap?: number | null; paused?: boolean }): Promise<Queue> {
+    const req: SetQueueRequest = {
+      name,
+      concurrencyCap: change.cap ?? undefined,
+      clearCap: change.cap === null,
+      paused: change.paused,
+    };
+    return this.unary<Queue>((m, o, cb) => this.queues.setQueue(req, m, o, cb));
+  }
+
+  getQueue(name: string): Promise<Queue> {
+    return this.unary<Queue>((m, o, cb) => this.queues.getQueue({ name }, m, o, cb));
+  }
+
+  async listQueues(): Promise<Queue[]> {
+    const res = await this.unary<ListQueuesResponse>((m, o, cb) => this.queues.listQueues({}, m, o, cb));
+    return res.queues;
+  }
+
+  /** Removes a queue's settings (unlimited and active again); false when it had none. */
+  async deleteQueue(name: string): Promise<boolean> {
+    const res = await this.unary<{ deleted: boolean }>((m, o, cb) => this.queues.deleteQueue({ name }, m, o, cb));
+    return res.deleted;
   }
 
   /** Stores a new version of the template (1 for a new name) and returns it. */
@@ -184,6 +213,7 @@ export class BatonClient {
   close(): void {
     this.jobs.close();
     this.cluster.close();
+    this.queues.close();
     this.templates.close();
   }
 

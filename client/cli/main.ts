@@ -9,13 +9,14 @@ import { retryCommand } from "./commands/retry.js";
 import { rmCommand } from "./commands/rm.js";
 import { updateCommand } from "./commands/update.js";
 import { lsCommand } from "./commands/ls.js";
+import { queueCommand } from "./commands/queue.js";
 import { statusCommand } from "./commands/status.js";
 import { submitCommand } from "./commands/submit.js";
 import { workersCommand } from "./commands/workers.js";
 import { serverOption } from "./server-option.js";
 import { isCliError, isUsageError } from "./usage-error.js";
 
-const CLIENT_COMMANDS = ["submit", "get", "ls", "list", "logs", "cancel", "retry", "update", "rm", "workers", "status", "dev"];
+const CLIENT_COMMANDS = ["submit", "get", "ls", "list", "logs", "cancel", "retry", "update", "rm", "workers", "queue", "status", "dev"];
 
 /** The servers' commands pull in their whole process (pg, grpc server…): load them only when needed. */
 async function serverCommands(): Promise<Command[]> {
@@ -51,6 +52,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     .addCommand(updateCommand())
     .addCommand(rmCommand())
     .addCommand(workersCommand())
+    .addCommand(queueCommand())
     .addCommand(statusCommand())
     .addCommand(devCommand());
   const asked = requestedCommand(argv);
