@@ -21,6 +21,12 @@ import {
   type TemplateParam,
 } from "../shared/gen/baton/v1/templates.js";
 import { QueueServiceClient, type ListQueuesResponse, type Queue, type SetQueueRequest } from "../shared/gen/baton/v1/queues.js";
+import {
+  ScheduleServiceClient,
+  type CreateScheduleRequest,
+  type ListSchedulesResponse,
+  type Schedule,
+} from "../shared/gen/baton/v1/schedules.js";
 import { JobState, type Job, type JobSpec } from "../shared/gen/baton/v1/types.js";
 import { toBatonClientError } from "./baton-client-error.js";
 
@@ -57,6 +63,7 @@ type Invoke<Res> = (
 export class BatonClient {
   private readonly jobs: JobServiceClient;
   private readonly cluster: ClusterServiceClient;
+  private readonly schedules: ScheduleServiceClient;
   private readonly queues: QueueServiceClient;
   private readonly templates: TemplateServiceClient;
   private readonly callTimeoutMs: number;
@@ -70,6 +77,7 @@ export class BatonClient {
     this.jobs = new JobServiceClient(address, creds);
     // Share one channel between both services.
     this.cluster = new ClusterServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
+    this.schedules = new ScheduleServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
     this.queues = new QueueServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
     this.templates = new TemplateServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
     this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
@@ -173,6 +181,27 @@ export class BatonClient {
     return res.versionsDeleted;
   }
 
+  createSchedule(req: CreateScheduleRequest): Promise<Schedule> {
+    return this.unary<Schedule>((m, o, cb) => this.schedules.createSchedule(req, m, o, cb));
+  }
+
+  async listSchedules(): Promise<Schedule[]> {
+    const res = await this.unary<ListSchedulesResponse>((m, o, cb) => this.schedules.listSchedules({}, m, o, cb));
+    return res.schedules;
+  }
+
+  pauseSchedule(name: string): Promise<Schedule> {
+    return this.unary<Schedule>((m, o, cb) => this.schedules.pauseSchedule({ name }, m, o, cb));
+  }
+
+  resumeSchedule(name: string): Promise<Schedule> {
+    return this.unary<Schedule>((m, o, cb) => this.schedules.resumeSchedule({ name }, m, o, cb));
+  }
+
+  async deleteSchedule(name: string): Promise<void> {
+    await this.unary((m, o, cb) => this.schedules.deleteSchedule({ name }, m, o, cb));
+  }
+
   /**
    * The job now and after each state change. Ends after a terminal job (whether or not the server
    * has closed the stream yet), or when the server ends the stream; breaking out cancels the call.
@@ -213,6 +242,7 @@ export class BatonClient {
   close(): void {
     this.jobs.close();
     this.cluster.close();
+    this.schedules.close();
     this.queues.close();
     this.templates.close();
   }

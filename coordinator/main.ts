@@ -9,12 +9,15 @@ import { HealthImplementation } from "grpc-health-check";
 import type pg from "pg";
 import { ClusterServiceService } from "../shared/gen/baton/v1/cluster.js";
 import { JobServiceService } from "../shared/gen/baton/v1/jobs.js";
+import { ScheduleServiceService } from "../shared/gen/baton/v1/schedules.js";
 import { QueueServiceService } from "../shared/gen/baton/v1/queues.js";
 import { TemplateServiceService } from "../shared/gen/baton/v1/templates.js";
 import { WorkerServiceService } from "../shared/gen/baton/v1/worker.js";
 import { clusterService } from "./api/cluster-service.js";
 import { JobChanges } from "./api/job-changes.js";
 import { jobService } from "./api/job-service.js";
+import { prepareBatch } from "./api/prepare-batch.js";
+import { scheduleService } from "./api/schedule-service.js";
 import { queueService } from "./api/queue-service.js";
 import { templateService } from "./api/template-service.js";
 import { Listener } from "./db/listener.js";
@@ -30,7 +33,7 @@ import { CHANNELS, notify } from "./sql/notify.js";
 import { FencedError } from "./sql/term.js";
 
 const PROTO_DIR = fileURLToPath(new URL("../proto/", import.meta.url));
-export const SERVICE_NAMES = ["baton.v1.JobService", "baton.v1.WorkerService", "baton.v1.ClusterService", "baton.v1.QueueService", "baton.v1.TemplateService"];
+export const SERVICE_NAMES = ["baton.v1.JobService", "baton.v1.WorkerService", "baton.v1.ClusterService", "baton.v1.QueueService", "baton.v1.TemplateService", "baton.v1.ScheduleService"];
 
 export interface RunningCoordinator {
   id: string;
@@ -78,6 +81,7 @@ export async function startCoordinator(
     timeoutGraceMs: opts.timeoutGraceMs,
     logRetentionMs: opts.logRetentionMs,
     jobRetentionMs: () => opts.jobRetentionMs,
+    prepareJobs: (db, specs) => prepareBatch(specs, { db, defaults: specDefaults() }),
     holdsStream: (w) => dispatcher.streams.has(w),
     deliver: (assigned) => dispatcher.deliver(assigned),
     failed: (err) => {
@@ -123,6 +127,9 @@ export async function startCoordinator(
       case CHANNELS.jobLogs:
         logsWritten.announce(payload);
         break;
+      case CHANNELS.schedules:
+        leadership.schedulesChanged();
+        break;
     }
   });
   listener.onReconnect = () => {
@@ -159,11 +166,12 @@ export async function startCoordinator(
   server.addService(WorkerServiceService, dispatcher.service);
   server.addService(QueueServiceService, queueService(pool));
   server.addService(TemplateServiceService, templateService(pool, specDefaults));
+  server.addService(ScheduleServiceService, scheduleService({ pool, prepare: (db, specs) => prepareBatch(specs, { db, defaults: specDefaults() }) }));
   server.addService(ClusterServiceService, clusterService(pool, Math.max(5_000, opts.heartbeatIntervalMs * 5)));
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "SERVING"])) });
   health.addToServer(server);
   const packageDefinition = protoLoader.loadSync(
-    ["baton/v1/jobs.proto", "baton/v1/worker.proto", "baton/v1/cluster.proto", "baton/v1/queues.proto", "baton/v1/templates.proto"],
+    ["baton/v1/jobs.proto", "baton/v1/worker.proto", "baton/v1/cluster.proto", "baton/v1/queues.proto", "baton/v1/templates.proto", "baton/v1/schedules.proto"],
     { includeDirs: [PROTO_DIR] },
   );
   new ReflectionService(packageDefinition).addToServer(server);

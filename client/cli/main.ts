@@ -2,6 +2,7 @@
 // owners define. User errors print one line (exit 2 for usage, 1 at run time); only bugs print stacks.
 import { Command, CommanderError } from "commander";
 import { cancelCommand } from "./commands/cancel.js";
+import { cronCommand } from "./commands/cron.js";
 import { devCommand } from "./commands/dev.js";
 import { getCommand } from "./commands/get.js";
 import { logsCommand } from "./commands/logs.js";
@@ -16,7 +17,7 @@ import { workersCommand } from "./commands/workers.js";
 import { serverOption } from "./server-option.js";
 import { isCliError, isUsageError } from "./usage-error.js";
 
-const CLIENT_COMMANDS = ["submit", "get", "ls", "list", "logs", "cancel", "retry", "update", "rm", "workers", "queue", "status", "dev"];
+const CLIENT_COMMANDS = ["submit", "get", "ls", "list", "logs", "cancel", "retry", "update", "rm", "workers", "queue", "status", "cron", "dev"];
 
 /** The servers' commands pull in their whole process (pg, grpc server…): load them only when needed. */
 async function serverCommands(): Promise<Command[]> {
@@ -54,6 +55,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     .addCommand(workersCommand())
     .addCommand(queueCommand())
     .addCommand(statusCommand())
+    .addCommand(cronCommand())
     .addCommand(devCommand());
   const asked = requestedCommand(argv);
   if (asked === undefined || !CLIENT_COMMANDS.includes(asked)) {

@@ -17,7 +17,9 @@ export function clientCommand(name: string): Command {
 
 export function resolveServer(cmd: Command, env: NodeJS.ProcessEnv = process.env): string {
   const local = cmd.opts<{ server?: string }>().server;
-  const global = cmd.parent?.opts<{ server?: string }>().server;
+  // The nearest command up the chain that was given --server (`baton --server H:P cron ls`).
+  let global: string | undefined;
+  for (let c = cmd.parent; c && global === undefined; c = c.parent) global = c.opts<{ server?: string }>().server;
   const address = (local ?? global ?? env.BATON_SERVER ?? DEFAULT_SERVER).trim();
   if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:/]+):\d{1,5}$/.test(address) && !address.startsWith("unix:")) {
     throw new UsageError(`--server '${address}' must look like host:port, e.g. ${DEFAULT_SERVER}`);

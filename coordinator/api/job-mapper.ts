@@ -39,7 +39,7 @@ export function toJob(row: JobRow, attempts: AttemptRow[] = []): Job {
     idempotencyKey: row.idempotency_key ?? "",
     templateName: row.template_name ?? "",
     templateVersion: row.template_version ?? 0,
-    scheduleId: "",
+    scheduleId: row.schedule_id ?? "",
   };
 }
 

@@ -4,6 +4,7 @@ import type { Reservation, SchedJob, Strategy } from "../../shared/scheduling/ty
 import type { AssignedJob } from "../sql/apply-plan.js";
 import type { LeadershipMetrics } from "../metrics/coordinator-metrics.js";
 import { JobRetention } from "./job-retention.js";
+import { CronTicker, DEFAULT_MISFIRE_GRACE_MS, type PrepareJobs } from "./cron-ticker.js";
 import { LogRetention } from "./log-retention.js";
 import { PlanApplier } from "./plan-applier.js";
 import { Reaper } from "./reaper.js";
@@ -25,6 +26,8 @@ export interface LeadershipOptions {
   logRetentionMs: number;
   /** finished jobs older than this are deleted with their history and output; 0 keeps them */
   jobRetentionMs?: () => number;
+  /** how a cron schedule's job spec (maybe a template ref) becomes rows to insert */
+  prepareJobs: PrepareJobs;
   holdsStream: (workerId: string) => boolean;
   deliver: (assigned: AssignedJob[]) => void;
   /** a leader-only write failed: fenced, or the database is gone; give up leadership */
@@ -36,6 +39,7 @@ export class Leadership {
   private scheduler: SchedulerLoop | undefined;
   private reaper: Reaper | undefined;
   private logRetention: LogRetention | undefined;
+  private cronTicker: CronTicker | undefined;
   private jobRetention: JobRetention | undefined;
   private term: number | undefined;
 
@@ -86,8 +90,18 @@ export class Leadership {
       batchSize: 1000,
       log: this.opts.log,
     });
+    this.cronTicker = new CronTicker(this.pool, {
+      term,
+      maxSleepMs: this.opts.tickMs,
+      misfireGraceMs: DEFAULT_MISFIRE_GRACE_MS,
+      prepare: this.opts.prepareJobs,
+      fired: () => this.wake(),
+      onError: this.opts.failed,
+      log: this.opts.log,
+    });
     this.scheduler.start();
     this.reaper.start();
+    this.cronTicker.start();
     this.jobRetention.start();
     this.logRetention?.start();
   }
@@ -95,6 +109,8 @@ export class Leadership {
   async revoke(): Promise<void> {
     const scheduler = this.scheduler;
     const reaper = this.reaper;
+    const cronTicker = this.cronTicker;
+    this.cronTicker = undefined;
     const logRetention = this.logRetention;
     const jobRetention = this.jobRetention;
     this.jobRetention = undefined;
@@ -103,7 +119,12 @@ export class Leadership {
     this.logRetention = undefined;
     this.term = undefined;
     this.opts.metrics?.leadership(undefined);
-    await Promise.all([scheduler?.stop(), reaper?.stop(), logRetention?.stop(), jobRetention?.stop()]);
+    await Promise.all([cronTicker?.stop(), scheduler?.stop(), reaper?.stop(), logRetention?.stop(), jobRetention?.stop()]);
+  }
+
+  /** A schedule was created or resumed somewhere: the cron ticker looks now. */
+  schedulesChanged(): void {
+    this.cronTicker?.wake();
   }
 
   wake(): void {

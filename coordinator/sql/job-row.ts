@@ -4,7 +4,7 @@ export const JOB_COLUMNS = `j.id, j.name, j.queue, j.tenant, j.priority, j.cpu_m
   j.executor, j.payload, j.timeout_ms, j.max_attempts, j.state, j.attempt, j.worker_id, j.exit_code, j.reason,
   j.message, j.unschedulable_reason, j.cancel_requested, j.created_at, j.assigned_at, j.started_at, j.finished_at,
   j.cpu_seconds, j.peak_memory_bytes, j.usage, j.log_bytes, j.log_truncated, j.run_at, j.retry,
-  j.idempotency_key, j.template_name, j.template_version`;
+  j.idempotency_key, j.template_name, j.template_version, j.schedule_id`;
 
 export interface JobRow {
   id: string;
@@ -37,6 +37,7 @@ export interface JobRow {
   usage: UsageJson | null;
   log_bytes: string; // int8
   log_truncated: boolean;
+  schedule_id: string | null; // int8: the cron schedule that made it
   run_at: Date;
   retry: StoredRetry | null;
   idempotency_key: string | null;

@@ -12,6 +12,8 @@ export const CHANNELS = {
   jobChanged: "baton_job_changed",
   /** comma-separated job ids whose output grew: GetJobLogs streams that follow them read on */
   jobLogs: "baton_job_logs",
+  /** a cron schedule was created or resumed: the leader's cron ticker looks at once */
+  schedules: "baton_schedules",
 } as const;
 
 const MAX_PAYLOAD = 7900; // Postgres refuses NOTIFY payloads of 8000 bytes or more
