@@ -1,0 +1,177 @@
+// The SQL of job semantics against a real Postgres: backoff in the reaper's paths, promotion of
+// delayed jobs, the queue head with many delayed jobs, and retention of finished jobs.
+import pg from "pg";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { BUILTIN_DEFAULT_RETRY, type StoredRetry } from "../../coordinator/api/retry-policy.js";
+import { createPool } from "../../coordinator/db/pool.js";
+import { JobRetention } from "../../coordinator/leader/job-retention.js";
+import { deleteExpiredJobs } from "../../coordinator/sql/delete-expired-jobs.js";
+import { insertJobs, type NewJob } from "../../coordinator/sql/insert-jobs.js";
+import { loadSnapshot } from "../../coordinator/sql/load-snapshot.js";
+import { promoteDueJobs } from "../../coordinator/sql/promote-due-jobs.js";
+import { reapLostWorkers } from "../../coordinator/sql/reap-lost-workers.js";
+import { reapTimedOut } from "../../coordinator/sql/reap-timed-out.js";
+import { createTestDatabase, type TestDatabase } from "../support/db.js";
+
+let db: TestDatabase;
+let pool: pg.Pool;
+
+beforeEach(async () => {
+  db = await createTestDatabase();
+  pool = createPool(db.url, 4);
+});
+
+afterEach(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+const fixed = (ms: number): StoredRetry => ({ ...BUILTIN_DEFAULT_RETRY, backoff: "fixed", initial_ms: ms, jitter: 0 });
+
+const job = (over: Partial<NewJob> = {}): NewJob => ({
+  name: "", queue: "default", tenant: "", priority: 0, cpuMillis: 100, memoryMb: 64, gpus: 0, labels: {},
+  executor: "exec", payload: { argv: ["true"] }, timeoutMs: 0, maxAttempts: 3, retry: fixed(5000), ...over,
+});
+
+/** Puts jobs on a worker as running, started `agoMs` before now. */
+async function running(ids: string[], workerId: string, agoMs: number): Promise<void> {
+  await pool.query(
+    `INSERT INTO workers (id, name, cpu_millis, memory_mb, slots) VALUES ($1, $1, 4000, 4096, 16) ON CONFLICT DO NOTHING`,
+    [workerId],
+  );
+  await pool.query(
+    `UPDATE jobs SET state = 'running', worker_id = $2, attempt = attempt + 1,
+            assigned_at = now() - make_interval(secs => $3 / 1000.0), started_at = now() - make_interval(secs => $3 / 1000.0)
+     WHERE id = ANY($1::bigint[])`,
+    [ids, workerId, agoMs],
+  );
+}
+
+async function rowOf(id: string) {
+  const { rows } = await pool.query<{ state: string; delayed: boolean; wait_ms: number; attempt: number }>(
+    "SELECT state, delayed, (extract(epoch FROM run_at - now()) * 1000)::float8 AS wait_ms, attempt FROM jobs WHERE id = $1",
+    [id],
+  );
+  return rows[0]!;
+}
+
+describe("backoff in the reaper's paths", () => {
+  it("a timed-out attempt the worker never reported is retried after the job's backoff, and kept in history", async () => {
+    const [id] = await insertJobs(pool, [job({ timeoutMs: 1000 })]);
+    await running([id!], "w1", 10_000);
+    const tx = await pool.connect();
+    try {
+      await reapTimedOut(tx, 0, 100);
+    } finally {
+      tx.release();
+    }
+    const r = await rowOf(id!);
+    expect(r.state).toBe("pending");
+    expect(r.delayed).toBe(true);
+    expect(r.wait_ms).toBeGreaterThan(4000);
+    expect(r.wait_ms).toBeLessThanOrEqual(5000);
+    const { rows } = await pool.query("SELECT attempt, reason, worker_id FROM job_attempts WHERE job_id = $1", [id]);
+    expect(rows).toEqual([{ attempt: 1, reason: "timed_out", worker_id: "w1" }]);
+  });
+
+  it("a lost worker's attempts go back at once (no backoff)", async () => {
+    const [id] = await insertJobs(pool, [job()]);
+    await running([id!], "w2", 1000);
+    await pool.query("UPDATE workers SET last_heartbeat = now() - interval '1 hour' WHERE id = 'w2'");
+    const tx = await pool.connect();
+    try {
+      await reapLostWorkers(tx, 1000);
+    } finally {
+      tx.release();
+    }
+    const r = await rowOf(id!);
+    expect(r.state).toBe("pending");
+    expect(r.delayed).toBe(false);
+  });
+
+  it("computes exponential delays with a cap, and jitter within [1 - jitter, 1]", async () => {
+    const policy = { backoff: "exponential", initial_ms: 100, max_ms: 1000, multiplier: 3, jitter: 0 };
+    const { rows } = await pool.query<{ d: number[] }>(
+      "SELECT array_agg(baton_retry_delay_ms($1::jsonb, n) ORDER BY n) AS d FROM generate_series(1, 5) n",
+      [JSON.stringify(policy)],
+    );
+    expect(rows[0]!.d).toEqual([100, 300, 900, 1000, 1000]);
+    const jittered = await pool.query<{ lo: number; hi: number }>(
+      "SELECT min(d) AS lo, max(d) AS hi FROM (SELECT baton_retry_delay_ms($1::jsonb, 1) AS d FROM generate_series(1, 500)) x",
+      [JSON.stringify({ backoff: "fixed", initial_ms: 1000, jitter: 0.5 })],
+    );
+    expect(jittered.rows[0]!.lo).toBeGreaterThanOrEqual(500);
+    expect(jittered.rows[0]!.hi).toBeLessThanOrEqual(1000);
+    expect(jittered.rows[0]!.hi - jittered.rows[0]!.lo).toBeGreaterThan(100);
+  });
+});
+
+describe("delayed jobs", () => {
+  it("are promoted when due, and the next due time is reported", async () => {
+    const now = Date.now();
+    const [due, later] = await insertJobs(pool, [job({ runAtMs: now + 300 }), job({ runAtMs: now + 60_000 })]);
+    const [ready] = await insertJobs(pool, [job()]);
+    let snap = await loadSnapshot(pool, 100);
+    expect(snap.jobs.map((j) => j.id)).toEqual([ready]);
+    const first = await promoteDueJobs(pool);
+    expect(first.promoted).toBe(0);
+    expect(first.nextDueMs).toBeGreaterThanOrEqual(now + 299);
+    expect(first.nextDueMs).toBeLessThanOrEqual(now + 301);
+    await pool.query("UPDATE jobs SET run_at = now() - interval '1 ms' WHERE id = $1", [due]); // as if 300 ms passed
+    const second = await promoteDueJobs(pool);
+    expect(second.promoted).toBe(1);
+    expect(Math.round(second.nextDueMs!)).toBeGreaterThanOrEqual(now + 59_999);
+    snap = await loadSnapshot(pool, 100);
+    expect(snap.jobs.map((j) => j.id).sort()).toEqual([due, ready].sort());
+    expect((await rowOf(later!)).delayed).toBe(true);
+  });
+
+  it("keep the queue head an index scan with 20k of them ahead in priority", async () => {
+    const far = Date.now() + 3_600_000;
+    await insertJobs(pool, Array.from({ length: 20_000 }, () => job({ priority: 10, runAtMs: far })));
+    const ready = await insertJobs(pool, Array.from({ length: 50 }, () => job({ priority: 0 })));
+    await pool.query("ANALYZE jobs");
+    const { rows } = await pool.query<{ "QUERY PLAN": string }>(
+      `EXPLAIN SELECT id FROM jobs WHERE state = 'pending' AND NOT delayed ORDER BY priority DESC, id LIMIT 100`,
+    );
+    const plan = rows.map((r) => r["QUERY PLAN"]).join("\n");
+    expect(plan).toMatch(/Index (Only )?Scan using jobs_pending_idx/);
+    const snap = await loadSnapshot(pool, 100);
+    expect(snap.jobs.map((j) => j.id).sort()).toEqual([...ready].sort());
+  });
+});
+
+describe("retention of finished jobs", () => {
+  it("deletes only finished jobs older than the retention, with their history and output, in batches", async () => {
+    const ids = await insertJobs(pool, Array.from({ length: 7 }, () => job()));
+    const [oldOk, oldFailed, oldCancelled, newOk, oldPending, oldRunning, oldOk2] = ids as [string, string, string, string, string, string, string];
+    const finish = (id: string, state: string, ago: string) =>
+      pool.query(`UPDATE jobs SET state = $2, finished_at = now() - $3::interval, attempt = 1, worker_id = 'w' WHERE id = $1`, [id, state, ago]);
+    await finish(oldOk, "succeeded", "40 days");
+    await finish(oldFailed, "failed", "31 days");
+    await finish(oldCancelled, "cancelled", "100 days");
+    await finish(oldOk2, "succeeded", "35 days");
+    await finish(newOk, "succeeded", "1 day");
+    await pool.query("UPDATE jobs SET created_at = now() - interval '90 days' WHERE id = ANY($1::bigint[])", [[oldPending, oldRunning]]);
+    await pool.query("UPDATE jobs SET state = 'running', attempt = 1, worker_id = 'w' WHERE id = $1", [oldRunning]);
+    await pool.query(
+      `INSERT INTO job_attempts (job_id, attempt, worker_id, finished_at, reason) VALUES ($1, 0, 'w', now() - interval '41 days', 'exited')`,
+      [oldOk],
+    );
+    await pool.query(`INSERT INTO job_logs (job_id, attempt, seq, stream, at, data) VALUES ($1, 1, 1, 1, now(), 'x')`, [oldOk]);
+
+    const logs: string[] = [];
+    const retention = new JobRetention(pool, { retentionMs: () => 30 * 24 * 3_600_000, intervalMs: () => 60_000, batchSize: 2, log: (l) => logs.push(l) });
+    expect(await retention.sweep()).toBe(4); // batches of 2: three statements
+    expect(logs).toEqual(["deleted 4 finished job(s) older than 720 h"]);
+    const { rows } = await pool.query<{ id: string }>("SELECT id::text FROM jobs ORDER BY id");
+    expect(rows.map((r) => r.id)).toEqual([newOk, oldPending, oldRunning]);
+    expect((await pool.query("SELECT 1 FROM job_attempts WHERE job_id = $1", [oldOk])).rowCount).toBe(0);
+    expect((await pool.query("SELECT 1 FROM job_logs WHERE job_id = $1", [oldOk])).rowCount).toBe(0);
+    expect(await deleteExpiredJobs(pool, 30 * 24 * 3_600_000, 100)).toBe(0);
+
+    const keepAll = new JobRetention(pool, { retentionMs: () => 0, intervalMs: () => 60_000, batchSize: 2, log: () => {} });
+    await pool.query("UPDATE jobs SET finished_at = now() - interval '10 years' WHERE id = $1", [newOk]);
+    expect(await keepAll.sweep()).toBe(0);
+  });
+});
