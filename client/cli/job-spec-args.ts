@@ -2,12 +2,21 @@
 // accepted form and every error message is unit-tested.
 import { Backoff, JobSpec, type RetryPolicy } from "../../shared/gen/baton/v1/types.js";
 import { isJobStateName, JOB_STATE_NAMES, type JobStateName } from "../../shared/domain.js";
+import { parseTemplateRef } from "./template-args.js";
 import { UsageError } from "./usage-error.js";
 
 const INT32_MAX = 2_147_483_647;
 
 /** The flags of `baton submit` as commander hands them over (strings, repeatable ones as lists). */
 export interface SubmitArgs {
+  /** submit from this template (flags given override its fields) */
+  template?: string;
+  templateVersion?: string;
+  /** `k=v` template parameters */
+  param?: string[];
+  idempotencyKey?: string;
+  /** how long the key holds: a duration (24h); default: the cluster's */
+  idempotencyWindow?: string;
   name?: string;
   cpu?: string;
   memory?: string;
@@ -210,11 +219,15 @@ export function buildJobSpec(
     args.runAt !== undefined ? parseRunAt(args.runAt, nowMs) : args.delay !== undefined ? nowMs + parseDuration(args.delay, "--delay") : 0;
   const hasCommand = command.length > 0;
   const hasTask = args.task !== undefined;
+  const template = parseTemplateRef(args);
   if (hasCommand && hasTask) {
     throw new UsageError(`give either a command (after --) or --task, not both (got --task ${args.task} and '${command.join(" ")}')`);
   }
-  if (!hasCommand && !hasTask) {
-    throw new UsageError("nothing to run: give a command after -- (baton submit -- echo hello) or --task NAME");
+  if (!hasCommand && !hasTask && !template) {
+    throw new UsageError("nothing to run: give a command after -- (baton submit -- echo hello), --task NAME or --template NAME");
+  }
+  if (template && !hasCommand && !hasTask && ((args.env?.length ?? 0) > 0 || args.cwd !== undefined || args.payload !== undefined)) {
+    throw new UsageError("--env, --cwd and --payload go with a command or --task; without one the template's is used as it is");
   }
   if (hasTask && args.task!.trim() === "") throw new UsageError("--task needs a task name");
   if (!hasTask && args.payload !== undefined) throw new UsageError("--payload goes with --task; a command takes arguments instead");
@@ -232,7 +245,7 @@ export function buildJobSpec(
       }
     }
     executor = { $case: "js", js: { task: args.task!.trim(), payloadJson } };
-  } else {
+  } else if (hasCommand) {
     if (command[0]!.trim() === "") throw new UsageError("the command to run is empty");
     executor = {
       $case: "exec",
@@ -245,8 +258,9 @@ export function buildJobSpec(
     queue: args.queue ?? "",
     priority: args.priority === undefined ? 0 : parseInteger(args.priority, "--priority"),
     resources: {
-      cpuMillis: args.cpu === undefined ? DEFAULT_CPU_MILLIS : parseCpu(args.cpu),
-      memoryMb: args.memory === undefined ? DEFAULT_MEMORY_MB : parseMemory(args.memory),
+      // from a template, what is not given is the template's (0 = not set)
+      cpuMillis: args.cpu === undefined ? (template ? 0 : DEFAULT_CPU_MILLIS) : parseCpu(args.cpu),
+      memoryMb: args.memory === undefined ? (template ? 0 : DEFAULT_MEMORY_MB) : parseMemory(args.memory),
       gpus: args.gpus === undefined ? 0 : parseInteger(args.gpus, "--gpus", { min: 0 }),
     },
     labels: parseLabels(args.label ?? []),
@@ -256,5 +270,17 @@ export function buildJobSpec(
     tenant: args.tenant ?? "",
     runAtMs,
     retry: parseRetryArgs(args),
+    template,
+    idempotencyKey: args.idempotencyKey ?? "",
+    idempotencyWindowS: parseIdempotencyWindow(args),
   });
+}
+
+/** `--idempotency-window` as whole seconds (rounded up); 0: the cluster default. */
+export function parseIdempotencyWindow(args: SubmitArgs): number {
+  if (args.idempotencyWindow === undefined) return 0;
+  if (args.idempotencyKey === undefined) throw new UsageError("--idempotency-window goes with --idempotency-key");
+  const ms = parseDuration(args.idempotencyWindow, "--idempotency-window");
+  if (ms <= 0) throw new UsageError(`--idempotency-window '${args.idempotencyWindow}' must be more than zero`);
+  return Math.ceil(ms / 1000);
 }

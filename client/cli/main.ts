@@ -13,11 +13,12 @@ import { lsCommand } from "./commands/ls.js";
 import { queueCommand } from "./commands/queue.js";
 import { statusCommand } from "./commands/status.js";
 import { submitCommand } from "./commands/submit.js";
+import { templateCommand } from "./commands/template.js";
 import { workersCommand } from "./commands/workers.js";
 import { serverOption } from "./server-option.js";
 import { isCliError, isUsageError } from "./usage-error.js";
 
-const CLIENT_COMMANDS = ["submit", "get", "ls", "list", "logs", "cancel", "retry", "update", "rm", "workers", "queue", "status", "cron", "dev"];
+const CLIENT_COMMANDS = ["submit", "get", "ls", "list", "logs", "cancel", "retry", "update", "rm", "workers", "queue", "status", "cron", "template", "dev"];
 
 /** The servers' commands pull in their whole process (pg, grpc server…): load them only when needed. */
 async function serverCommands(): Promise<Command[]> {
@@ -56,6 +57,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     .addCommand(queueCommand())
     .addCommand(statusCommand())
     .addCommand(cronCommand())
+    .addCommand(templateCommand())
     .addCommand(devCommand());
   const asked = requestedCommand(argv);
   if (asked === undefined || !CLIENT_COMMANDS.includes(asked)) {

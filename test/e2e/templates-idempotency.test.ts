@@ -1,5 +1,10 @@
 // Real coordinator and worker processes: idempotent submits across two coordinators, and jobs
 // submitted from versioned templates (parameter errors, versions, substituted argv that runs).
+import { spawn } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isBatonClientError, isTerminal, type BatonClient } from "../../client/baton-client.js";
@@ -182,5 +187,53 @@ describe("templates", () => {
     expect(await cb.deleteTemplate("gone")).toBe(2);
     expect((await rejection(ca.getTemplate("gone"))).code).toBe("NOT_FOUND");
     expect((await ca.putTemplate("gone", spec(), [])).version).toBe(3);
+  });
+});
+
+const BIN = fileURLToPath(new URL("../../bin/baton.mjs", import.meta.url));
+
+function baton(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, "--server", a.grpcAddress, ...args]);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d));
+    child.stderr.on("data", (d: Buffer) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("baton template and submit --template", () => {
+  it("puts from a file and from flags, lists, gets, submits with --param, and removes", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "baton-tpl-"));
+    const file = path.join(dir, "t.json");
+    await writeFile(file, JSON.stringify({ spec: { exec: { argv: ["sh", "-c", "echo file:$0", "{{x}}"] } }, params: [{ name: "x", required: true }] }));
+    expect(await baton(["template", "put", "cli-file", "--file", file])).toMatchObject({ code: 0, stdout: "cli-file version 1\n" });
+    const put = await baton(["template", "put", "cli-flags", "--param", "who", "--param", "greeting=hi", "--", "sh", "-c", 'echo "$0 $1"', "{{greeting}}", "{{who}}"]);
+    expect(put.stderr).toBe("");
+    expect(put).toMatchObject({ code: 0, stdout: "cli-flags version 1\n" });
+
+    const ls = await baton(["template", "ls"]);
+    expect(ls.code).toBe(0);
+    expect(ls.stdout).toMatch(/^cli-file\s+1\s+x\s+/m);
+    expect(ls.stdout).toMatch(/^cli-flags\s+1\s+who greeting=hi\s+/m);
+    const got = await baton(["template", "get", "cli-file", "--version", "1"]);
+    expect(JSON.parse(got.stdout)).toMatchObject({ name: "cli-file", version: 1, spec: { exec: { argv: ["sh", "-c", "echo file:$0", "{{x}}"] } } });
+
+    const run = await baton(["submit", "--template", "cli-flags", "--param", "who=cli", "--wait"]);
+    expect(run.code).toBe(0);
+    const id = run.stdout.trim();
+    expect(await output(ca, id)).toBe("hi cli\n");
+    expect(await ca.getJob(id)).toMatchObject({ templateName: "cli-flags", templateVersion: 1 });
+
+    const missing = await baton(["submit", "--template", "cli-flags"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('jobs[0]: template "cli-flags" version 1: parameter "who" is required');
+
+    expect(await baton(["template", "rm", "cli-file"])).toMatchObject({ code: 0, stdout: "deleted cli-file (1 version)\n" });
+    const gone = await baton(["template", "get", "cli-file"]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain('template "cli-file" not found');
   });
 });

@@ -11,7 +11,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 export function submitCommand(): Command {
   return clientCommand("submit")
-    .description("submit a job: baton submit [flags] -- CMD ARGS…, or baton submit --task NAME [--payload JSON]")
+    .description("submit a job: baton submit [flags] -- CMD ARGS…, baton submit --task NAME [--payload JSON], or baton submit --template NAME [--param k=v …]")
     .argument("[command...]", "the command to run and its arguments (put them after --)")
     .option("--name <name>", "a name to show instead of the command")
     .option("--cpu <cpu>", `CPU: millicores (250, 250m) or cores with a point (0.5, 2.0); default ${DEFAULT_CPU_MILLIS}`)
