@@ -142,7 +142,13 @@ export class CronTicker {
     if (!makeJobs || plan.fire.length === 0) return [];
     const spec = JobSpec.fromJSON(s.job_spec);
     const rows = await this.opts.prepare(tx, plan.fire.map(() => spec));
-    rows.forEach((r, i) => (r.payload = withOccurrence(r, s, plan.fire[i]!)));
+    rows.forEach((r, i) => {
+      r.payload = withOccurrence(r, s, plan.fire[i]!);
+      // One job per occurrence, runnable now: a key or a run_at from a template must not fold or delay them.
+      r.idempotencyKey = undefined;
+      r.idempotencyWindowS = undefined;
+      r.runAtMs = 0;
+    });
     const spans = beginSubmit(rows);
     if (spans) rows.forEach((r, i) => (r.traceContext = spans.carriers[i]));
     let ids: string[] = [];

@@ -209,7 +209,9 @@ describe("ScheduleService", () => {
   });
 
   it("a schedule may submit from a template: each occurrence expands it", async () => {
-    await putTemplate(pool, "report", JobSpec.toJSON(spec(["sh", "-c", "make report"])), []);
+    // A key or run_at in the template must not fold occurrences into one job or delay them.
+    const base = { ...spec(["sh", "-c", "make report"]), idempotencyKey: "report", runAtMs: Date.now() + 3_600_000 };
+    await putTemplate(pool, "report", JobSpec.toJSON(base), []);
     const svc = scheduleService({ pool, prepare });
     const s = await call<CreateScheduleRequest, Schedule>(svc.createSchedule, req({
       name: "tpl", cron: "* * * * * *", timeZone: "UTC",
@@ -217,10 +219,12 @@ describe("ScheduleService", () => {
     }));
     const term = await bumpTerm(pool, "c1");
     await pool.query("UPDATE schedules SET next_run_at = '2026-01-01T00:00:00Z' WHERE id = $1", [s.id]);
-    const r = await ticker(term).step(t("2026-01-01T00:00:00.100Z"));
-    expect(r.jobIds).toHaveLength(1);
+    const r = await ticker(term).step(t("2026-01-01T00:00:01.100Z"));
+    expect(r.jobIds).toHaveLength(2);
     const jobs = await scheduledJobs(s.id);
-    expect(jobs[0]!.payload.argv).toEqual(["sh", "-c", "make report"]);
-    expect(jobs[0]!.payload.env.BATON_SCHEDULED_AT).toBe("2026-01-01T00:00:00.000Z");
+    expect(jobs.map((j) => j.payload.argv)).toEqual([["sh", "-c", "make report"], ["sh", "-c", "make report"]]);
+    expect(jobs.map((j) => j.payload.env.BATON_SCHEDULED_AT)).toEqual(["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:01.000Z"]);
+    const { rows } = await pool.query("SELECT count(*)::int AS n FROM jobs WHERE schedule_id = $1 AND run_at <= now() AND idempotency_key IS NULL", [s.id]);
+    expect(rows[0].n).toBe(2);
   });
 });
