@@ -115,5 +115,7 @@ describe("queues across two coordinators", () => {
 
     expect(await baton(addr, "queue", "resume", "batch")).toContain("batch: active");
     await waitUntil(db.url, async (c) => (await countIn("batch", ["succeeded"])(c)) === 5, "the resumed queue's 5 jobs to succeed");
+    expect(await baton(addr, "queue", "set", "batch", "--cap", "2")).toContain("batch: active, cap 2");
+    expect(await baton(addr, "queue", "set", "batch", "--no-cap")).toContain("batch: active, no cap");
   });
 });
