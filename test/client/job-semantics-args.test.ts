@@ -35,3 +35,22 @@ describe("--retry flags", () => {
     expect(() => parseRetryArgs({ finalExitCodes: "a" })).toThrow(/--final-exit-codes 'a' is not a whole number/);
   });
 });
+
+describe("baton get", () => {
+  it("shows the retry policy and, while a pending job waits, when it may run", async () => {
+    const { describeJob, describeRetry } = await import("../../client/cli/commands/get.js");
+    const { Job, JobState } = await import("../../shared/gen/baton/v1/types.js");
+    expect(describeRetry({ backoff: Backoff.BACKOFF_EXPONENTIAL, initialDelayMs: 1000, maxDelayMs: 300_000, multiplier: 2, jitter: 0.2, finalExitCodes: [2, 3] }))
+      .toBe("exponential from 1.0s, x2 up to 5m00s, jitter 0.2; never after exit 2, 3");
+    expect(describeRetry({ backoff: Backoff.BACKOFF_FIXED, initialDelayMs: 300, maxDelayMs: 0, multiplier: 0, jitter: 0, finalExitCodes: [] })).toBe("every 300ms");
+    const job = Job.fromPartial({
+      id: "7",
+      state: JobState.JOB_STATE_PENDING,
+      runAtMs: NOW + 90_000,
+      spec: { retry: { backoff: Backoff.BACKOFF_NONE, finalExitCodes: [] }, executor: { $case: "exec", exec: { argv: ["true"], env: {}, cwd: "" } } },
+    });
+    const text = describeJob(job, NOW);
+    expect(text).toMatch(/^Retry: +at once$/m);
+    expect(text).toMatch(/^Not before: +2026-05-01T12:01:30.000Z \(in 1m30s\)$/m);
+  });
+});

@@ -1,6 +1,6 @@
 // `baton get ID`: one job, for a person or as the proto's JSON.
 import type { Command } from "commander";
-import { Job } from "../../../shared/gen/baton/v1/types.js";
+import { Backoff, Job, type RetryPolicy } from "../../../shared/gen/baton/v1/types.js";
 import { clientCommand, outputOption, printJson, withClient, type OutputFormat } from "../server-option.js";
 import {
   formatBytes,
@@ -26,6 +26,27 @@ export function getCommand(): Command {
       if (opts.output === "json") printJson(Job.toJSON(job));
       else process.stdout.write(`${describeJob(job, Date.now())}\n`);
     });
+}
+
+/** A retry policy in a line: `exponential from 1s, x2 up to 5m, jitter 0.2; never after exit 2, 3`. */
+export function describeRetry(r: RetryPolicy): string {
+  let s: string;
+  switch (r.backoff) {
+    case Backoff.BACKOFF_EXPONENTIAL:
+      s = `exponential from ${formatDuration(r.initialDelayMs)}, x${r.multiplier}${r.maxDelayMs ? ` up to ${formatDuration(r.maxDelayMs)}` : ""}`;
+      break;
+    case Backoff.BACKOFF_FIXED:
+      s = `every ${formatDuration(r.initialDelayMs)}`;
+      break;
+    case Backoff.BACKOFF_NONE:
+      s = "at once";
+      break;
+    default:
+      s = "the cluster default";
+  }
+  if (r.jitter && r.backoff !== Backoff.BACKOFF_NONE) s += `, jitter ${r.jitter}`;
+  if (r.finalExitCodes.length) s += `; never after exit ${r.finalExitCodes.join(", ")}`;
+  return s;
 }
 
 /** The human view of a job. Pure, for tests. */
@@ -60,6 +81,10 @@ export function describeJob(job: Job, now: number): string {
   if (spec && Object.keys(spec.labels).length) add("Labels", formatLabels(spec.labels));
   add("Timeout", spec?.timeoutMs ? formatDuration(spec.timeoutMs) : undefined);
   add("Max attempts", spec?.maxAttempts ? String(spec.maxAttempts) : undefined);
+  add("Template", job.templateName ? `${job.templateName} version ${job.templateVersion}` : undefined);
+  add("Idempotency key", job.idempotencyKey);
+  add("Retry", spec?.retry ? describeRetry(spec.retry) : undefined);
+  if (stateName(job) === "pending" && job.runAtMs > now) add("Not before", `${new Date(job.runAtMs).toISOString()} (in ${formatDuration(job.runAtMs - now)})`);
   add("Created", job.createdAtMs ? formatTime(job.createdAtMs, now) : undefined);
   add("Assigned", job.assignedAtMs ? formatTime(job.assignedAtMs, now) : undefined);
   add("Started", job.startedAtMs ? formatTime(job.startedAtMs, now) : undefined);
