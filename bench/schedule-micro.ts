@@ -1,7 +1,7 @@
 // Micro-benchmark of the pure scheduler: `npx tsx bench/schedule-micro.ts`.
 // Prints one JSON line per scenario with the mean milliseconds per schedule() call.
 import { schedule } from "../shared/scheduling/schedule.js";
-import type { SchedJob, SchedWorker, Snapshot, Strategy } from "../shared/scheduling/types.js";
+import type { SchedJob, SchedQueue, SchedWorker, Snapshot, Strategy } from "../shared/scheduling/types.js";
 
 /** mulberry32: a seeded generator, so every run measures the same snapshots */
 function rng(seed: number): () => number {
@@ -24,6 +24,8 @@ interface Scenario {
   labelled: number;
   /** job sizes relative to a worker: "small" fills workers fast, "mixed" leaves awkward gaps */
   sizes: "small" | "mixed";
+  /** jobs over 8 queues (4 capped, 1 paused), and a fifth of each worker reserved for priority 100+ */
+  queues?: boolean;
 }
 
 function snapshot(s: Scenario, seed = 42): Snapshot {
@@ -55,7 +57,7 @@ function snapshot(s: Scenario, seed = 42): Snapshot {
       memoryMb: big ? 20000 + Math.floor(random() * 30000) : pick([128, 256, 512, 1024, 4096]),
       gpus: 0,
       labels,
-      queue: "default",
+      queue: s.queues ? `q${i % 8}` : "default",
       tenant: pick(["t1", "t2", "t3"]),
     });
   }
@@ -64,7 +66,17 @@ function snapshot(s: Scenario, seed = 42): Snapshot {
     const k = Math.floor(random() * (i + 1));
     [jobs[i], jobs[k]] = [jobs[k]!, jobs[i]!];
   }
-  return { nowMs: 1_700_000_000_000, strategy: s.strategy, jobs, workers };
+  const snap: Snapshot = { nowMs: 1_700_000_000_000, strategy: s.strategy, jobs, workers };
+  if (!s.queues) return snap;
+  for (const w of workers) w.lowAllocated = { ...w.allocated };
+  return {
+    ...snap,
+    queues: [
+      ...[0, 1, 2, 3].map((q): SchedQueue => ({ name: `q${q}`, cap: 100, running: 5, paused: false })),
+      { name: "q4", cap: null, running: 0, paused: true },
+    ],
+    reservation: { share: 0.2, minPriority: 100 },
+  };
 }
 
 function measure(s: Scenario): void {
@@ -102,5 +114,7 @@ const scenarios: Scenario[] = [
   { name: "10k x 10 spread", jobs: 10_000, workers: 10, strategy: "spread", labelled: 0, sizes: "small" },
   { name: "20k x 100 labelled+mixed", jobs: 20_000, workers: 100, strategy: "binpack", labelled: 0.5, sizes: "mixed" },
   { name: "20k x 200 labelled+mixed", jobs: 20_000, workers: 200, strategy: "spread", labelled: 0.5, sizes: "mixed" },
+  { name: "20k x 100 queues+reserve", jobs: 20_000, workers: 100, strategy: "binpack", labelled: 0, sizes: "small", queues: true },
+  { name: "20k x 200 labelled+mixed queues+reserve", jobs: 20_000, workers: 200, strategy: "spread", labelled: 0.5, sizes: "mixed", queues: true },
 ];
 for (const s of scenarios) measure(s);
