@@ -39,8 +39,9 @@ export interface PlacementResult {
  *   within its cap counting the jobs of the queue assigned or running now plus the placements before
  *   it in the plan (cumulative, like the worker re-check): since the leader is the only placer and
  *   this statement is fenced, a cap holds cluster-wide even across a failover or a stale plan;
- * - only jobs still pending move: pending → assigned with attempt + 1 (the fencing token), and the
- *   attempt lives on the job row until it ends (then it is written to job_attempts).
+ * - only jobs still pending and not delayed (UpdateJob may have moved run_at since) move:
+ *   pending → assigned with attempt + 1 (the fencing token), and the attempt lives on the job row
+ *   until it ends (then it is written to job_attempts).
  * assigned_at is the statement's clock, after the capacity it relies on was freed.
  * Worker ids in `announce` get a baton_assign notification (their streams are held elsewhere), and
  * every placed job a baton_job_changed one.
@@ -89,7 +90,7 @@ export async function writePlacements(
             WHERE qs.name IS NULL OR (NOT qs.paused AND (qs.cap IS NULL OR qcum.qn + coalesce(qused.n, 0) <= qs.cap))),
      upd AS (UPDATE jobs j SET state = 'assigned', worker_id = ok.worker_id, attempt = j.attempt + 1,
                                assigned_at = clock_timestamp(), unschedulable_reason = ''
-             FROM ok WHERE j.id = ok.id AND j.state = 'pending'
+             FROM ok WHERE j.id = ok.id AND j.state = 'pending' AND NOT j.delayed
                AND j.cpu_millis = ok.j_cpu AND j.memory_mb = ok.j_mem AND j.gpus = ok.j_gpus
              RETURNING j.id::text AS id, j.attempt, j.worker_id, j.name, j.queue, j.tenant, j.priority, j.cpu_millis,
                        j.memory_mb, j.gpus, j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts,

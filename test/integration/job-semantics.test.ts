@@ -8,6 +8,7 @@ import { JobRetention } from "../../coordinator/leader/job-retention.js";
 import { deleteExpiredJobs } from "../../coordinator/sql/delete-expired-jobs.js";
 import { insertJobs, type NewJob } from "../../coordinator/sql/insert-jobs.js";
 import { loadSnapshot } from "../../coordinator/sql/load-snapshot.js";
+import { writePlacements } from "../../coordinator/sql/apply-plan.js";
 import { promoteDueJobs } from "../../coordinator/sql/promote-due-jobs.js";
 import { reapLostWorkers } from "../../coordinator/sql/reap-lost-workers.js";
 import { reapTimedOut } from "../../coordinator/sql/reap-timed-out.js";
@@ -124,6 +125,15 @@ describe("delayed jobs", () => {
     snap = await loadSnapshot(pool, 100);
     expect(snap.jobs.map((j) => j.id).sort()).toEqual([due, ready].sort());
     expect((await rowOf(later!)).delayed).toBe(true);
+  });
+
+  it("are not placed by a plan made before their run_at moved (the applier re-checks)", async () => {
+    const [id] = await insertJobs(pool, [job({ runAtMs: Date.now() + 60_000 })]);
+    await pool.query(`INSERT INTO workers (id, name, cpu_millis, memory_mb, slots) VALUES ('w3', 'w3', 4000, 4096, 16)`);
+    const at = { jobId: id!, workerId: "w3", cpuMillis: 100, memoryMb: 64, gpus: 0 };
+    expect((await writePlacements(pool, 0, [at], [])).assigned).toEqual([]);
+    await pool.query("UPDATE jobs SET delayed = false WHERE id = $1", [id]);
+    expect((await writePlacements(pool, 0, [at], [])).assigned.map((a) => a.id)).toEqual([id]);
   });
 
   it("keep the queue head an index scan with 20k of them ahead in priority", async () => {
