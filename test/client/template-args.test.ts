@@ -1,6 +1,8 @@
 // `baton template put` and `baton submit --template` flags: every accepted form and error message.
 import { describe, expect, it } from "vitest";
+import { describeJob } from "../../client/cli/commands/get.js";
 import { buildJobSpec } from "../../client/cli/job-spec-args.js";
+import { Job } from "../../shared/gen/baton/v1/types.js";
 import { parseParamDefs, parseParamValues, parseTemplateFile, parseTemplateRef, templateToFile } from "../../client/cli/template-args.js";
 
 describe("submit --template", () => {
@@ -53,5 +55,13 @@ describe("template put", () => {
     expect(() => parseTemplateFile("{", "t.json")).toThrow("t.json is not valid JSON");
     expect(() => parseTemplateFile("{}", "t.json")).toThrow('t.json has no "spec" object');
     expect(() => parseTemplateFile('{"spec": {}, "params": [{}]}', "t.json")).toThrow('t.json: params[0] must be an object with a "name"');
+  });
+});
+
+describe("baton get", () => {
+  it("shows the template and version a job was made from, and its idempotency key", () => {
+    const text = describeJob(Job.fromPartial({ id: "7", templateName: "greet", templateVersion: 2, idempotencyKey: "deploy-42" }), Date.now());
+    expect(text).toMatch(/^Template: +greet version 2$/m);
+    expect(text).toMatch(/^Idempotency key: +deploy-42$/m);
   });
 });
