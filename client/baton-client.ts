@@ -2,6 +2,7 @@
 // gRPC clients, with failures turned into BatonClientError.
 import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { ClusterServiceClient, type ClusterStatus } from "../shared/gen/baton/v1/cluster.js";
+import { ConfigServiceClient, type ConfigSetting, type GetConfigResponse } from "../shared/gen/baton/v1/config.js";
 import {
   JobServiceClient,
   type JobLogChunk,
@@ -63,6 +64,7 @@ type Invoke<Res> = (
 export class BatonClient {
   private readonly jobs: JobServiceClient;
   private readonly cluster: ClusterServiceClient;
+  private readonly config: ConfigServiceClient;
   private readonly schedules: ScheduleServiceClient;
   private readonly queues: QueueServiceClient;
   private readonly templates: TemplateServiceClient;
@@ -77,6 +79,7 @@ export class BatonClient {
     this.jobs = new JobServiceClient(address, creds);
     // Share one channel between both services.
     this.cluster = new ClusterServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
+    this.config = new ConfigServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
     this.schedules = new ScheduleServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
     this.queues = new QueueServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
     this.templates = new TemplateServiceClient(address, creds, { channelOverride: this.jobs.getChannel() });
@@ -131,6 +134,22 @@ export class BatonClient {
 
   getCluster(): Promise<ClusterStatus> {
     return this.unary<ClusterStatus>((m, o, cb) => this.cluster.getCluster({}, m, o, cb));
+  }
+
+  /** Cluster settings as the coordinator called applies them: all, or one by key. */
+  async getConfig(key = ""): Promise<ConfigSetting[]> {
+    const res = await this.unary<GetConfigResponse>((m, o, cb) => this.config.getConfig({ key }, m, o, cb));
+    return res.settings;
+  }
+
+  /** Stores a value for the whole cluster; `value` is JSON text or a bare word ("spread"). */
+  setConfig(key: string, value: string, updatedBy = ""): Promise<ConfigSetting> {
+    return this.unary<ConfigSetting>((m, o, cb) => this.config.setConfig({ key, value, updatedBy }, m, o, cb));
+  }
+
+  /** Removes the stored value: every coordinator goes back to its default. */
+  resetConfig(key: string): Promise<ConfigSetting> {
+    return this.unary<ConfigSetting>((m, o, cb) => this.config.resetConfig({ key }, m, o, cb));
   }
 
   /** Changes a queue's settings: only those given (cap: a number, or null for unlimited). */
@@ -242,6 +261,7 @@ export class BatonClient {
   close(): void {
     this.jobs.close();
     this.cluster.close();
+    this.config.close();
     this.schedules.close();
     this.queues.close();
     this.templates.close();

@@ -8,18 +8,22 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type pg from "pg";
 import { ClusterServiceService } from "../shared/gen/baton/v1/cluster.js";
+import { ConfigServiceService } from "../shared/gen/baton/v1/config.js";
 import { JobServiceService } from "../shared/gen/baton/v1/jobs.js";
 import { ScheduleServiceService } from "../shared/gen/baton/v1/schedules.js";
 import { QueueServiceService } from "../shared/gen/baton/v1/queues.js";
 import { TemplateServiceService } from "../shared/gen/baton/v1/templates.js";
 import { WorkerServiceService } from "../shared/gen/baton/v1/worker.js";
 import { clusterService } from "./api/cluster-service.js";
+import { configService } from "./api/config-service.js";
 import { JobChanges } from "./api/job-changes.js";
 import { jobService } from "./api/job-service.js";
 import { prepareBatch } from "./api/prepare-batch.js";
 import { scheduleService } from "./api/schedule-service.js";
 import { queueService } from "./api/queue-service.js";
 import { templateService } from "./api/template-service.js";
+import { LiveConfig } from "./config/live-config.js";
+import { defaultValues } from "./config/settings.js";
 import { Listener } from "./db/listener.js";
 import { migrate } from "./db/migrate.js";
 import { createPool } from "./db/pool.js";
@@ -33,7 +37,7 @@ import { CHANNELS, notify } from "./sql/notify.js";
 import { FencedError } from "./sql/term.js";
 
 const PROTO_DIR = fileURLToPath(new URL("../proto/", import.meta.url));
-export const SERVICE_NAMES = ["baton.v1.JobService", "baton.v1.WorkerService", "baton.v1.ClusterService", "baton.v1.QueueService", "baton.v1.TemplateService", "baton.v1.ScheduleService"];
+export const SERVICE_NAMES = ["baton.v1.JobService", "baton.v1.ConfigService", "baton.v1.WorkerService", "baton.v1.ClusterService", "baton.v1.QueueService", "baton.v1.TemplateService", "baton.v1.ScheduleService"];
 
 export interface RunningCoordinator {
   id: string;
@@ -53,6 +57,9 @@ export async function startCoordinator(
   const metrics = new CoordinatorMetrics(pool, { isLeader: () => leadership.activeTerm !== undefined, streams: () => dispatcher.streams.size });
   let grpcAddress = opts.advertiseAddress;
   let httpAddress = "";
+  // Cluster settings: flags/env are the defaults, cluster_config overrides them at run time.
+  const live = new LiveConfig(pool, defaultValues(opts), log);
+  await live.start();
 
   const changes = new JobChanges();
   // Same shape as state changes (comma-separated job ids), on its own channel: output was stored.
@@ -62,24 +69,24 @@ export async function startCoordinator(
     metrics,
     grpcAddress: () => grpcAddress,
     httpAddress: () => httpAddress,
-    heartbeatIntervalMs: opts.heartbeatIntervalMs,
-    leaseMs: opts.leaseMs,
-    defaultTimeoutMs: opts.defaultTimeoutMs,
-    logMaxBytesPerJob: opts.logMaxBytesPerJob,
+    heartbeatIntervalMs: live.getter("heartbeat_interval_ms"),
+    leaseMs: live.getter("lease_ms"),
+    defaultTimeoutMs: live.getter("default_timeout_ms"),
+    logMaxBytesPerJob: live.getter("log_max_bytes_per_job"),
   });
 
   const elector = new Elector(opts.databaseUrl, opts.id, opts.electionIntervalMs);
   const leadership: Leadership = new Leadership(pool, {
-    strategy: opts.strategy,
+    strategy: live.getter("scheduling_strategy"),
     metrics,
     batchSize: opts.schedulerBatchSize,
     tickMs: opts.schedulerTickMs,
     reservation: opts.reservation,
-    leaseMs: opts.leaseMs,
+    leaseMs: live.getter("lease_ms"),
     reaperIntervalMs: opts.reaperIntervalMs,
-    defaultTimeoutMs: opts.defaultTimeoutMs,
+    defaultTimeoutMs: live.getter("default_timeout_ms"),
     timeoutGraceMs: opts.timeoutGraceMs,
-    logRetentionMs: opts.logRetentionMs,
+    logRetentionMs: () => live.get("log_retention_hours") * 3_600_000,
     jobRetentionMs: () => opts.jobRetentionMs,
     prepareJobs: (db, specs) => prepareBatch(specs, { db, defaults: specDefaults() }),
     holdsStream: (w) => dispatcher.streams.has(w),
@@ -127,12 +134,20 @@ export async function startCoordinator(
       case CHANNELS.jobLogs:
         logsWritten.announce(payload);
         break;
+      case CHANNELS.config:
+        live.invalidate();
+        break;
       case CHANNELS.schedules:
         leadership.schedulesChanged();
         break;
     }
   });
+  live.onChange((key) => {
+    if (key === "log_retention_hours") leadership.logRetentionChanged();
+    if (key === "scheduling_strategy") leadership.wake();
+  });
   listener.onReconnect = () => {
+    live.invalidate();
     changes.announceAll();
     logsWritten.announceAll();
     dispatcher.assignmentsWritten([...dispatcher.streams.keys()]);
@@ -140,7 +155,7 @@ export async function startCoordinator(
   };
   await listener.start();
 
-  const specDefaults = () => ({ maxAttempts: opts.defaultMaxAttempts, retry: opts.defaultRetry, idempotencyWindowS: opts.idempotencyWindowS });
+  const specDefaults = () => ({ maxAttempts: live.get("default_max_attempts"), retry: opts.defaultRetry, idempotencyWindowS: opts.idempotencyWindowS });
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
     "grpc.max_send_message_length": 64 * 1024 * 1024,
@@ -168,10 +183,11 @@ export async function startCoordinator(
   server.addService(TemplateServiceService, templateService(pool, specDefaults));
   server.addService(ScheduleServiceService, scheduleService({ pool, prepare: (db, specs) => prepareBatch(specs, { db, defaults: specDefaults() }) }));
   server.addService(ClusterServiceService, clusterService(pool, Math.max(5_000, opts.heartbeatIntervalMs * 5)));
+  server.addService(ConfigServiceService, configService(pool, live, opts.id));
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "SERVING"])) });
   health.addToServer(server);
   const packageDefinition = protoLoader.loadSync(
-    ["baton/v1/jobs.proto", "baton/v1/worker.proto", "baton/v1/cluster.proto", "baton/v1/queues.proto", "baton/v1/templates.proto", "baton/v1/schedules.proto"],
+    ["baton/v1/jobs.proto", "baton/v1/config.proto", "baton/v1/worker.proto", "baton/v1/cluster.proto", "baton/v1/queues.proto", "baton/v1/templates.proto", "baton/v1/schedules.proto"],
     { includeDirs: [PROTO_DIR] },
   );
   new ReflectionService(packageDefinition).addToServer(server);
@@ -213,6 +229,7 @@ export async function startCoordinator(
         await new Promise<void>((r) => httpServer.close(() => r()));
         httpServer.closeAllConnections();
         await listener.stop();
+        live.stop();
         await pool.query("DELETE FROM coordinators WHERE id = $1", [opts.id]).catch(() => {});
         await pool.end();
       })()),

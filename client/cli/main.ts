@@ -2,6 +2,7 @@
 // owners define. User errors print one line (exit 2 for usage, 1 at run time); only bugs print stacks.
 import { Command, CommanderError } from "commander";
 import { cancelCommand } from "./commands/cancel.js";
+import { configCommand } from "./commands/config.js";
 import { cronCommand } from "./commands/cron.js";
 import { devCommand } from "./commands/dev.js";
 import { getCommand } from "./commands/get.js";
@@ -18,7 +19,7 @@ import { workersCommand } from "./commands/workers.js";
 import { serverOption } from "./server-option.js";
 import { isCliError, isUsageError } from "./usage-error.js";
 
-const CLIENT_COMMANDS = ["submit", "get", "ls", "list", "logs", "cancel", "retry", "update", "rm", "workers", "queue", "status", "cron", "template", "dev"];
+const CLIENT_COMMANDS = ["config", "submit", "get", "ls", "list", "logs", "cancel", "retry", "update", "rm", "workers", "queue", "status", "cron", "template", "dev"];
 
 /** The servers' commands pull in their whole process (pg, grpc server…): load them only when needed. */
 async function serverCommands(): Promise<Command[]> {
@@ -56,6 +57,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     .addCommand(workersCommand())
     .addCommand(queueCommand())
     .addCommand(statusCommand())
+    .addCommand(configCommand())
     .addCommand(cronCommand())
     .addCommand(templateCommand())
     .addCommand(devCommand());

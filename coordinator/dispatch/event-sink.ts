@@ -21,7 +21,7 @@ export interface EventSinkHooks {
 
 export interface EventSinkLimits {
   /** output kept per job (the database enforces it; this side drops chunks of jobs known to be full) */
-  logMaxBytesPerJob: number;
+  logMaxBytesPerJob: () => number;
 }
 
 /** Output written per statement: a flush of a chatty cluster is split into statements of this size. */
@@ -36,6 +36,8 @@ export class EventSink {
   private usage: UsageSample[] = [];
   /** jobs whose output reached the cap: their chunks are acknowledged and dropped here */
   private fullJobs = new Set<string>();
+  /** the cap fullJobs was learned under: a changed cap (live config) forgets them */
+  private fullJobsCap: number | undefined;
   private acks = new Map<WorkerStream, number>();
   private flushing: Promise<void> | undefined;
   private scheduled = false;
@@ -44,8 +46,17 @@ export class EventSink {
   constructor(
     private readonly pool: pg.Pool,
     private readonly hooks: EventSinkHooks,
-    private readonly limits: EventSinkLimits = { logMaxBytesPerJob: 16 * 1024 * 1024 },
+    private readonly limits: EventSinkLimits = { logMaxBytesPerJob: () => 16 * 1024 * 1024 },
   ) {}
+
+  private isFull(jobId: string): boolean {
+    const cap = this.limits.logMaxBytesPerJob();
+    if (cap !== this.fullJobsCap) {
+      this.fullJobs.clear();
+      this.fullJobsCap = cap;
+    }
+    return this.fullJobs.has(jobId);
+  }
 
   add(stream: WorkerStream, batch: JobEvents): void {
     for (const ev of batch.events) {
@@ -83,7 +94,7 @@ export class EventSink {
           break;
         case "log": {
           const l = ev.kind.log;
-          if (this.fullJobs.has(ev.jobId) || l.data.length === 0) break;
+          if (this.isFull(ev.jobId) || l.data.length === 0) break;
           this.logs.push({ jobId: ev.jobId, attempt: ev.attempt, seq: l.seq, stream: l.stream, atMs: ev.atMs, data: l.data });
           break;
         }
@@ -158,7 +169,7 @@ export class EventSink {
         let bytes = 0;
         let j = i;
         while (j < logs.length && (j === i || bytes + logs[j]!.data.length <= LOG_BYTES_PER_STATEMENT)) bytes += logs[j++]!.data.length;
-        const r = await recordLogChunks(this.pool, logs.slice(i, j), this.limits.logMaxBytesPerJob);
+        const r = await recordLogChunks(this.pool, logs.slice(i, j), this.limits.logMaxBytesPerJob());
         logsWritten = j;
         if (this.fullJobs.size + r.full.length > FULL_JOBS_REMEMBERED) this.fullJobs.clear();
         for (const id of r.full) this.fullJobs.add(id);

@@ -15,11 +15,12 @@ export interface DispatchOptions {
   coordinatorId: string;
   grpcAddress: () => string;
   httpAddress: () => string;
-  heartbeatIntervalMs: number;
-  leaseMs: number;
-  defaultTimeoutMs: number;
+  /** live settings, read where used: a change applies to streams that register from then on */
+  heartbeatIntervalMs: () => number;
+  leaseMs: () => number;
+  defaultTimeoutMs: () => number;
   metrics?: DispatchMetrics;
-  logMaxBytesPerJob: number;
+  logMaxBytesPerJob: () => number;
 }
 
 export class Dispatcher {
@@ -58,7 +59,7 @@ export class Dispatcher {
       ).catch(() => {
         for (const s of heard) s.heard = true;
       });
-      this.livenessTimer = setTimeout(() => void beat(), this.opts.heartbeatIntervalMs);
+      this.livenessTimer = setTimeout(() => void beat(), this.opts.heartbeatIntervalMs());
     };
     void beat();
   }
@@ -202,8 +203,8 @@ export class Dispatcher {
         $case: "registered",
         registered: {
           coordinatorId: this.opts.coordinatorId,
-          heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
-          leaseMs: this.opts.leaseMs,
+          heartbeatIntervalMs: this.opts.heartbeatIntervalMs(),
+          leaseMs: this.opts.leaseMs(),
         },
       },
     });

@@ -22,7 +22,7 @@ export class WorkerStream {
     readonly workerId: string,
     readonly name: string,
     private readonly call: ServerDuplexStream<WorkerMessage, CoordinatorMessage>,
-    private readonly defaultTimeoutMs: number,
+    private readonly defaultTimeoutMs: () => number,
   ) {}
 
   get open(): boolean {
@@ -44,7 +44,7 @@ export class WorkerStream {
         jobId: job.id,
         attempt: job.attempt,
         spec: toJobSpec(job),
-        timeoutMs: job.timeout_ms > 0 ? job.timeout_ms : this.defaultTimeoutMs,
+        timeoutMs: job.timeout_ms > 0 ? job.timeout_ms : this.defaultTimeoutMs(),
         traceContext: traceDispatch({
           id: job.id,
           attempt: job.attempt,

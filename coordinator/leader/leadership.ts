@@ -10,20 +10,21 @@ import { PlanApplier } from "./plan-applier.js";
 import { Reaper } from "./reaper.js";
 import { SchedulerLoop } from "./scheduler-loop.js";
 
+// Live settings are getters, read where they are used, so a change applies without a restart.
 export interface LeadershipOptions {
-  strategy: Strategy;
+  strategy: () => Strategy;
   batchSize: number;
   tickMs: number;
   /** a share of each worker kept for urgent priorities; absent: none */
   reservation?: Reservation;
-  leaseMs: number;
+  leaseMs: () => number;
   reaperIntervalMs: number;
   metrics?: LeadershipMetrics;
   /** timeout of jobs that set none (0 = none), and how long past it the leader waits for the worker */
-  defaultTimeoutMs: number;
+  defaultTimeoutMs: () => number;
   timeoutGraceMs: number;
   /** job output older than this is deleted; 0 keeps it forever */
-  logRetentionMs: number;
+  logRetentionMs: () => number;
   /** finished jobs older than this are deleted with their history and output; 0 keeps them */
   jobRetentionMs?: () => number;
   /** how a cron schedule's job spec (maybe a template ref) becomes rows to insert */
@@ -76,14 +77,12 @@ export class Leadership {
       onError: this.opts.failed,
       log: this.opts.log,
     });
-    if (this.opts.logRetentionMs > 0) {
-      this.logRetention = new LogRetention(this.pool, {
-        retentionMs: this.opts.logRetentionMs,
-        intervalMs: Math.min(3_600_000, Math.max(10_000, Math.floor(this.opts.logRetentionMs / 100))),
-        batchSize: 5000,
-        log: this.opts.log,
-      });
-    }
+    this.logRetention = new LogRetention(this.pool, {
+      retentionMs: this.opts.logRetentionMs,
+      intervalMs: (retentionMs) => Math.min(3_600_000, Math.max(10_000, Math.floor(retentionMs / 100))),
+      batchSize: 5000,
+      log: this.opts.log,
+    });
     this.jobRetention = new JobRetention(this.pool, {
       retentionMs: this.opts.jobRetentionMs ?? (() => 0),
       intervalMs: (retentionMs) => Math.min(3_600_000, Math.max(10_000, Math.floor(retentionMs / 100))),
@@ -103,7 +102,7 @@ export class Leadership {
     this.reaper.start();
     this.cronTicker.start();
     this.jobRetention.start();
-    this.logRetention?.start();
+    this.logRetention.start();
   }
 
   async revoke(): Promise<void> {
@@ -129,6 +128,11 @@ export class Leadership {
 
   wake(): void {
     this.scheduler?.wake();
+  }
+
+  /** The log retention setting changed: sweep under the new one now rather than at the next pass. */
+  logRetentionChanged(): void {
+    this.logRetention?.passNow();
   }
 
   /** Jobs submitted to this coordinator; false when it is not the leader (someone else must wake). */

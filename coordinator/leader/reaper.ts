@@ -9,10 +9,11 @@ import { assertTerm } from "../sql/term.js";
 
 export interface ReaperOptions {
   term: number;
-  leaseMs: number;
+  /** live settings, read at every pass */
+  leaseMs: () => number;
   intervalMs: number;
   /** timeout of jobs that set none (0 = none) */
-  defaultTimeoutMs: number;
+  defaultTimeoutMs: () => number;
   /** how long past its timeout a running attempt may go unreported before the leader ends it */
   timeoutGraceMs: number;
   requeued: () => void;
@@ -47,15 +48,15 @@ export class Reaper {
     try {
       const result = await withTransaction(this.pool, async (tx) => {
         await assertTerm(tx, this.opts.term);
-        const r = await reapLostWorkers(tx, this.opts.leaseMs);
-        const timedOut = await reapTimedOut(tx, this.opts.defaultTimeoutMs, this.opts.timeoutGraceMs);
+        const r = await reapLostWorkers(tx, this.opts.leaseMs());
+        const timedOut = await reapTimedOut(tx, this.opts.defaultTimeoutMs(), this.opts.timeoutGraceMs);
         await notifyIds(tx, CHANNELS.jobChanged, [...r.requeued, ...timedOut].map((j) => j.id));
         return { ...r, timedOut };
       });
       for (const t of result.timedOut) {
         this.opts.log(`job ${t.id} attempt ${t.attempt} ran past its timeout on silent worker ${t.workerId}: ${t.state}`);
       }
-      for (const w of result.lostWorkers) this.opts.log(`worker ${w} lost (no heartbeat for ${this.opts.leaseMs} ms)`);
+      for (const w of result.lostWorkers) this.opts.log(`worker ${w} lost (no heartbeat for ${this.opts.leaseMs()} ms)`);
       if (result.requeued.length > 0) {
         this.opts.log(`re-queued ${result.requeued.filter((j) => j.state === "pending").length} attempt(s) of lost workers`);
       }

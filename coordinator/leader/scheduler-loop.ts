@@ -11,7 +11,8 @@ import type { PlanApplier, PlanToApply } from "./plan-applier.js";
 
 export interface SchedulerLoopOptions {
   term: number;
-  strategy: Strategy;
+  /** live setting: read at every pass */
+  strategy: () => Strategy;
   batchSize: number;
   tickMs: number;
   /** a share of each worker kept for urgent priorities; absent: none */
@@ -94,7 +95,7 @@ export class SchedulerLoop {
   }
 
   private async placeSubmitted(jobs: SchedJob[]): Promise<boolean> {
-    const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy, jobs, workers: this.workers, queues: this.queues, reservation: this.opts.reservation });
+    const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy(), jobs, workers: this.workers, queues: this.queues, reservation: this.opts.reservation });
     if (plan.placements.length < jobs.length) {
       this.queueDrained = false;
       if (plan.placements.length === 0) return true; // a full pass decides (and reports unschedulable)
@@ -114,7 +115,7 @@ export class SchedulerLoop {
       this.queueDrained = !this.stopped;
       return false;
     }
-    const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy, jobs, workers, queues, reservation: this.opts.reservation });
+    const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy(), jobs, workers, queues, reservation: this.opts.reservation });
     const reasons = new Map(plan.unschedulable.map((u) => [u.jobId, u.reason]));
     const unschedulable = jobs
       .filter((j) => (reasons.get(j.id) ?? "") !== j.unschedulableReason)

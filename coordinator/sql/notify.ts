@@ -12,6 +12,8 @@ export const CHANNELS = {
   jobChanged: "baton_job_changed",
   /** comma-separated job ids whose output grew: GetJobLogs streams that follow them read on */
   jobLogs: "baton_job_logs",
+  /** a cluster setting key was stored or reset: every coordinator's LiveConfig re-reads */
+  config: "baton_config",
   /** a cron schedule was created or resumed: the leader's cron ticker looks at once */
   schedules: "baton_schedules",
 } as const;

@@ -196,7 +196,7 @@ describe("log retention", () => {
     const old = Array.from({ length: 25 }, (_, i) => chunk(id, 1, i + 1, "old!", 1, dayAgo));
     await recordLogChunks(pool, [...old, chunk(id, 1, 26, "new", 1)], 1 << 20);
     const lines: string[] = [];
-    const retention = new LogRetention(pool, { retentionMs: 3_600_000, intervalMs: 60_000, batchSize: 10, log: (l) => lines.push(l) });
+    const retention = new LogRetention(pool, { retentionMs: () => 3_600_000, intervalMs: () => 60_000, batchSize: 10, log: (l) => lines.push(l) });
     expect(await retention.sweep()).toBe(25);
     expect((await stored(id)).map((c) => c.text)).toEqual(["new"]);
     expect(await logState(id)).toEqual({ bytes: 3, truncated: false });
@@ -221,9 +221,9 @@ describe("leader timeouts", () => {
     const requeuedOnce = new Promise<void>((r) => (requeued = r));
     const reaper = new Reaper(pool, {
       term,
-      leaseMs: 60_000,
+      leaseMs: () => 60_000,
       intervalMs: 20,
-      defaultTimeoutMs: 30 * 60_000,
+      defaultTimeoutMs: () => 30 * 60_000,
       timeoutGraceMs: 30_000,
       requeued: () => requeued(),
       onError: (err) => {
