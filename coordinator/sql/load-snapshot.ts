@@ -17,8 +17,9 @@ export interface LoadedSnapshot {
 
 /**
  * The scheduler's input in one round trip: live workers with what is allocated on them now (jobs
- * assigned or running), and the head of the queue (priority, then age) — a little more than the
- * free slots, so that unschedulable jobs just behind the head are still reported.
+ * assigned or running), and the head of the queue (priority, then age; delayed jobs wait for the
+ * promoter) — a little more than the free slots, so that unschedulable jobs just behind the head
+ * are still reported.
  * Jobs of paused queues and of queues at their cap are left out of the head, so that they cannot
  * crowd out the others (a capped queue with room may fill one pass's head; once full it drops out).
  * With `reservedPriority`, each worker also carries what jobs below it hold (the reservation).
