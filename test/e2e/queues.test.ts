@@ -98,7 +98,7 @@ describe("queues across two coordinators", () => {
     expect(Number(term)).toBeGreaterThanOrEqual(2);
 
     const ls = await baton(alive().grpcAddress, "queue", "ls");
-    expect(ls).toMatch(/capped\s+active\s+0\/3\s+0\s+0/);
+    expect(ls).toMatch(/capped\s+active\s+3\s+0\s+0/);
   });
 
   it("pause: nothing of the queue starts (its jobs stay pending) while other work runs; resume: they run", async () => {

@@ -11,11 +11,11 @@ export function renderQueues(queues: readonly Queue[]): string {
   const rows = queues.map((q) => [
     q.name,
     q.paused ? "paused" : "active",
-    q.concurrencyCap === undefined ? "-" : `${q.running}/${q.concurrencyCap}`,
+    q.concurrencyCap === undefined ? "-" : String(q.concurrencyCap),
     String(q.running),
     String(q.pending),
   ]);
-  return renderTable(["QUEUE", "STATE", "CAP (RUNNING/CAP)", "RUNNING", "PENDING"], rows);
+  return renderTable(["QUEUE", "STATE", "CAP", "RUNNING", "PENDING"], rows);
 }
 
 /** One line after a change: "etl: active, cap 3 (1 running, 12 pending)". */
