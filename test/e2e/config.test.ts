@@ -169,4 +169,28 @@ describe("live configuration across coordinators", () => {
     const reset = await runCli(["config", "reset", "default_timeout_ms", ...server]);
     expect(reset).toMatchObject({ code: 0, output: "default_timeout_ms = 0 (default)\n" });
   });
+
+  it("workers that register after a heartbeat_interval_ms change are told the new interval", async () => {
+    const [from] = marks(c2);
+    await cluster.client(c1.grpcAddress).setConfig("heartbeat_interval_ms", "300");
+    await c2.waitFor(/config changed: key=heartbeat_interval_ms value=300 \(stored\)/, 10_000, from);
+    const w = await cluster.worker({ name: "late", coordinators: [c2.grpcAddress] });
+    await w.waitFor(/registered with coordinator c2 .*\(heartbeat 300 ms, lease 2000 ms\)/, 10_000);
+    await cluster.client(c1.grpcAddress).resetConfig("heartbeat_interval_ms");
+  });
+
+  it("re-reads after the listener reconnects: a change it was never notified of is applied", async () => {
+    const m = marks(c1, c2);
+    // Written behind the coordinators' backs (no NOTIFY), then their listening connections are cut.
+    await sql.query(`INSERT INTO cluster_config (key, value, updated_by) VALUES ('log_max_bytes_per_job', '1048576', 'test')`);
+    const { rowCount } = await sql.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'baton-listener' AND datname = current_database()",
+    );
+    expect(rowCount).toBe(2);
+    await Promise.all([
+      c1.waitFor(/config changed: key=log_max_bytes_per_job value=1048576 \(stored\)/, 10_000, m[0]),
+      c2.waitFor(/config changed: key=log_max_bytes_per_job value=1048576 \(stored\)/, 10_000, m[1]),
+    ]);
+    expect((await cluster.client(c2.grpcAddress).getConfig("log_max_bytes_per_job"))[0]).toMatchObject({ value: "1048576", source: "stored", updatedBy: "test" });
+  });
 });
