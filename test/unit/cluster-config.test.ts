@@ -140,3 +140,21 @@ describe("LiveConfig", () => {
     live.stop();
   });
 });
+
+describe("baton config get (table)", () => {
+  it("shows value, source, default and who stored it", async () => {
+    const { describeSettings } = await import("../../client/cli/commands/config.js");
+    const now = Date.parse("2026-01-01T12:00:00Z");
+    const out = describeSettings(
+      [
+        { key: "default_max_attempts", value: "3", source: "stored", defaultValue: "1", type: "integer 1..100", description: "", updatedAtMs: now - 60_000, updatedBy: "ann@h via c1" },
+        { key: "scheduling_strategy", value: '"binpack"', source: "default", defaultValue: '"binpack"', type: "binpack|spread", description: "", updatedAtMs: 0, updatedBy: "" },
+      ],
+      now,
+    );
+    const lines = out.split("\n");
+    expect(lines[0]).toMatch(/^KEY\s+VALUE\s+SOURCE\s+DEFAULT\s+UPDATED$/);
+    expect(lines[1]).toMatch(/^default_max_attempts\s+3\s+stored\s+1\s+2026-01-01T11:59:00.000Z \(1m ago\) by ann@h via c1$/);
+    expect(lines[2]).toMatch(/^scheduling_strategy\s+"binpack"\s+default\s+"binpack"\s+-$/);
+  });
+});
