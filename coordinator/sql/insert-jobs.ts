@@ -33,6 +33,21 @@ export interface InsertedJob {
   created: boolean;
 }
 
+/** The batch as json_to_recordset reads it: one record per job, `ord` its index in the request. */
+const RECORD = `json_to_recordset($1::json) AS x(ord int, name text, queue text, tenant text, priority int,
+  "cpuMillis" int, "memoryMb" int, gpus int, labels jsonb, executor text, payload jsonb, "timeoutMs" int,
+  "maxAttempts" int, "traceContext" jsonb, "idempotencyKey" text, "idempotencyWindowS" int,
+  "templateName" text, "templateVersion" int, retry jsonb, "runAtMs" float8)`;
+
+const COLUMNS = `name, queue, tenant, priority, cpu_millis, memory_mb, gpus, labels, executor, payload,
+  timeout_ms, max_attempts, trace_context, idempotency_key, template_name, template_version, retry, run_at, delayed`;
+
+/** The values of COLUMNS, from a RECORD row. */
+const VALUES = `name, queue, tenant, priority, "cpuMillis", "memoryMb", gpus, labels, executor, payload,
+  "timeoutMs", "maxAttempts", "traceContext", "idempotencyKey", "templateName", "templateVersion",
+  coalesce(retry, '{"backoff": "none"}'), CASE WHEN "runAtMs" > 0 THEN to_timestamp("runAtMs" / 1000.0) ELSE now() END,
+  coalesce("runAtMs" > 0 AND to_timestamp("runAtMs" / 1000.0) > now(), false)`;
+
 /**
  * Inserts a whole batch in one statement (all or nothing); returns ids in input order. The batch
  * travels as one JSON document: far cheaper to encode than a dozen parallel arrays.
@@ -41,17 +56,21 @@ export interface InsertedJob {
  * into idempotency_keys with a fresh job id; a live key keeps its job (the upsert always updates,
  * so RETURNING yields the row even when a concurrent transaction committed it after this
  * statement's snapshot), an expired one takes the new id. Only rows whose key this statement won
- * (and unkeyed rows) become jobs; the rest get the existing job's id.
+ * (and unkeyed rows) become jobs; the rest get the existing job's id. A batch without keys takes
+ * the plain INSERT (about twice as fast on large batches).
  */
 export async function insertJobsReporting(db: Queryable, jobs: NewJob[]): Promise<InsertedJob[]> {
   if (jobs.length === 0) return [];
+  const batch = JSON.stringify(jobs.map((j, ord) => ({ ...j, ord })));
+  if (!jobs.some((j) => j.idempotencyKey)) {
+    const { rows } = await db.query<{ id: string }>(
+      `INSERT INTO jobs (${COLUMNS}) SELECT ${VALUES} FROM ${RECORD} ORDER BY ord RETURNING id::text AS id`,
+      [batch],
+    );
+    return rows.map((r) => ({ id: r.id, created: true }));
+  }
   const { rows } = await db.query<{ id: string; created: boolean }>(
-    `WITH input AS MATERIALIZED (
-       SELECT * FROM json_to_recordset($1::json) AS x(ord int, name text, queue text, tenant text, priority int,
-            "cpuMillis" int, "memoryMb" int, gpus int, labels jsonb, executor text, payload jsonb, "timeoutMs" int,
-            "maxAttempts" int, "traceContext" jsonb, "idempotencyKey" text, "idempotencyWindowS" int,
-            "templateName" text, "templateVersion" int, retry jsonb, "runAtMs" float8)
-     ),
+    `WITH input AS MATERIALIZED (SELECT * FROM ${RECORD}),
      -- ids drawn in request order, so a batch keeps its order (age breaks priority ties)
      numbered AS MATERIALIZED (
        SELECT ord, nextval(pg_get_serial_sequence('jobs', 'id')) AS new_id FROM (SELECT ord FROM input ORDER BY ord) o
@@ -79,21 +98,15 @@ export async function insertJobsReporting(db: Queryable, jobs: NewJob[]): Promis
        LEFT JOIN keyed k ON k.key = i."idempotencyKey"
      ),
      inserted AS (
-       INSERT INTO jobs (id, name, queue, tenant, priority, cpu_millis, memory_mb, gpus, labels, executor, payload,
-                         timeout_ms, max_attempts, trace_context, idempotency_key, template_name, template_version,
-                         retry, run_at, delayed)
-       OVERRIDING SYSTEM VALUE
-       SELECT d.id, name, queue, tenant, priority, "cpuMillis", "memoryMb", gpus, labels, executor, payload,
-              "timeoutMs", "maxAttempts", "traceContext", "idempotencyKey", "templateName", "templateVersion",
-              coalesce(retry, '{"backoff": "none"}'), CASE WHEN "runAtMs" > 0 THEN to_timestamp("runAtMs" / 1000.0) ELSE now() END,
-              coalesce("runAtMs" > 0 AND to_timestamp("runAtMs" / 1000.0) > now(), false)
+       INSERT INTO jobs (id, ${COLUMNS}) OVERRIDING SYSTEM VALUE
+       SELECT d.id, ${VALUES}
        FROM input i JOIN ids d ON d.ord = i.ord
        WHERE d.created
        ORDER BY i.ord
        RETURNING id
      )
      SELECT id::text AS id, created FROM ids ORDER BY ord`,
-    [JSON.stringify(jobs.map((j, ord) => ({ ...j, ord })))],
+    [batch],
   );
   return rows;
 }
