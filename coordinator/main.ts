@@ -155,7 +155,11 @@ export async function startCoordinator(
   };
   await listener.start();
 
-  const specDefaults = () => ({ maxAttempts: live.get("default_max_attempts"), retry: opts.defaultRetry, idempotencyWindowS: opts.idempotencyWindowS });
+  const specDefaults = () => ({
+    maxAttempts: live.get("default_max_attempts"),
+    retry: live.get("default_retry"),
+    idempotencyWindowS: live.get("idempotency_window_s"),
+  });
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
     "grpc.max_send_message_length": 64 * 1024 * 1024,

@@ -4,6 +4,7 @@
 // pick it up. Pure: no I/O.
 import type { Strategy } from "../../shared/scheduling/types.js";
 import type { CoordinatorOptions } from "../options.js";
+import { BUILTIN_DEFAULT_RETRY, parseRetrySetting, retryProblem, type StoredRetry } from "../api/retry-policy.js";
 
 export class InvalidSettingError extends Error {
   readonly code = "INVALID_ARGUMENT";
@@ -64,6 +65,30 @@ function oneOf<T extends string>(
 
 const HOUR_MS = 3_600_000;
 
+/** The default retry policy: as `--default-retry` spells it (a string), or the stored object. */
+const retryPolicy: SettingDefinition<StoredRetry> = {
+  type: "retry policy",
+  description: "retry policy of jobs that set none, e.g. \"exponential,initial=1s,max=5m,multiplier=2,jitter=0.2\", \"fixed,initial=500ms\" or \"none\"",
+  builtin: BUILTIN_DEFAULT_RETRY,
+  fromOptions: (o) => o.defaultRetry,
+  validate(value) {
+    if (typeof value === "string") {
+      try {
+        return parseRetrySetting(value);
+      } catch (err) {
+        throw new Error(`is not a retry policy: ${(err as Error).message.replace(/^--default-retry:? ?/, "")}`);
+      }
+    }
+    const r = value as StoredRetry;
+    if (!r || typeof r !== "object" || !["exponential", "fixed", "none"].includes(r.backoff)) {
+      throw new Error(`must be a policy like "exponential,initial=1s,max=5m", got ${JSON.stringify(value)}`);
+    }
+    const problem = retryProblem({ ...BUILTIN_DEFAULT_RETRY, ...r });
+    if (problem) throw new Error(`is not a retry policy: ${problem}`);
+    return { ...BUILTIN_DEFAULT_RETRY, ...r };
+  },
+};
+
 export const SETTINGS = {
   default_timeout_ms: integer(0, 7 * 24 * HOUR_MS, 0, "timeout of jobs that set none (0 = none)", (o) => o.defaultTimeoutMs),
   default_max_attempts: integer(1, 100, 1, "max_attempts of jobs submitted without one", (o) => o.defaultMaxAttempts),
@@ -72,6 +97,8 @@ export const SETTINGS = {
   lease_ms: integer(200, 600_000, 10_000, "a worker silent this long is lost (at least 2 × heartbeat_interval_ms)", (o) => o.leaseMs),
   log_retention_hours: integer(0, 24 * 3650, 168, "job output older than this is deleted (0 keeps it forever)", (o) => Math.round(o.logRetentionMs / HOUR_MS)),
   log_max_bytes_per_job: integer(0, 2 ** 40, 16 * 1024 * 1024, "output kept per job; past it the job is marked truncated", (o) => o.logMaxBytesPerJob),
+  default_retry: retryPolicy,
+  idempotency_window_s: integer(1, 365 * 24 * 3600, 86_400, "how long an idempotency key returns its job when the job sets no window", (o) => o.idempotencyWindowS),
 } satisfies Record<string, SettingDefinition<unknown>>;
 
 export type SettingKey = keyof typeof SETTINGS;

@@ -82,6 +82,19 @@ describe("live configuration across coordinators", () => {
     expect(r2.rows[0]!.max_attempts).toBe(1);
   });
 
+  it("a default retry policy set on one coordinator is stored with jobs submitted to the other", async () => {
+    const [from] = marks(c2);
+    await cluster.client(c1.grpcAddress).setConfig("default_retry", "fixed,initial=250ms", "test");
+    await c2.waitFor(/config changed: key=default_retry/, 10_000, from);
+    const [id] = await cluster.client(c2.grpcAddress).submitJobs([job(["true"])]);
+    const { rows } = await sql.query<{ retry: { backoff: string; initial_ms: number } }>("SELECT retry FROM jobs WHERE id = $1", [id]);
+    expect(rows[0]!.retry).toMatchObject({ backoff: "fixed", initial_ms: 250 });
+    const bad = await rejected(cluster.client(c2.grpcAddress).setConfig("default_retry", "sometimes", "test"));
+    expect(bad.code).toBe(status.INVALID_ARGUMENT);
+    expect(bad.message).toMatch(/^default_retry is not a retry policy/);
+    await cluster.client(c1.grpcAddress).resetConfig("default_retry");
+  });
+
   it("scheduling_strategy changes placement on the leader without a restart", async () => {
     const w = [c1.grpcAddress, c2.grpcAddress];
     const workers = await Promise.all([
