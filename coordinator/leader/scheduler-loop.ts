@@ -4,7 +4,6 @@ import type pg from "pg";
 import { schedule } from "../../shared/scheduling/schedule.js";
 import type { Plan, Reservation, SchedJob, SchedQueue, SchedWorker, Strategy } from "../../shared/scheduling/types.js";
 import { loadSnapshot } from "../sql/load-snapshot.js";
-import { promoteDueJobs } from "../sql/promote-due-jobs.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
 import type { SchedulerMetrics } from "../metrics/coordinator-metrics.js";
 import type { PlanApplier, PlanToApply } from "./plan-applier.js";
@@ -106,25 +105,29 @@ export class SchedulerLoop {
 
   /** One scheduling pass; true when there may be more to place right away. */
   private async pass(): Promise<boolean> {
-    const { nextDueMs } = await promoteDueJobs(this.pool);
+    const { workers, jobs, queues, limit, promoted, nextDueMs } = await loadSnapshot(
+      this.pool,
+      this.opts.batchSize,
+      this.opts.reservation?.minPriority ?? null,
+    );
     this.wakeAt(nextDueMs);
-    const { workers, jobs, queues, limit } = await loadSnapshot(this.pool, this.opts.batchSize, this.opts.reservation?.minPriority ?? null);
     this.workers = workers;
     this.queues = queues;
+    // Jobs that just came due are in the next snapshot: go round once more.
     if (jobs.length === 0 || this.stopped) {
-      this.queueDrained = !this.stopped;
-      return false;
+      this.queueDrained = !this.stopped && promoted === 0;
+      return promoted > 0;
     }
     const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy(), jobs, workers, queues, reservation: this.opts.reservation });
     const reasons = new Map(plan.unschedulable.map((u) => [u.jobId, u.reason]));
     const unschedulable = jobs
       .filter((j) => (reasons.get(j.id) ?? "") !== j.unschedulableReason)
       .map((j) => ({ jobId: j.id, reason: reasons.get(j.id) ?? "" }));
-    if (plan.placements.length === 0 && unschedulable.length === 0) return false;
+    if (plan.placements.length === 0 && unschedulable.length === 0) return promoted > 0;
     const placed = await this.apply(jobs, plan, unschedulable);
     const more = jobs.length === limit || placed < plan.placements.length;
-    this.queueDrained = !more && placed === jobs.length;
-    return placed > 0 && more;
+    this.queueDrained = !more && placed === jobs.length && promoted === 0;
+    return (placed > 0 && more) || promoted > 0;
   }
 
   /** Sets the timer for the next delayed job to come due (one timer: the earliest wins). */

@@ -37,7 +37,7 @@ export interface InsertedJob {
 const RECORD = `json_to_recordset($1::json) AS x(ord int, name text, queue text, tenant text, priority int,
   "cpuMillis" int, "memoryMb" int, gpus int, labels jsonb, executor text, payload jsonb, "timeoutMs" int,
   "maxAttempts" int, "traceContext" jsonb, "idempotencyKey" text, "idempotencyWindowS" int,
-  "templateName" text, "templateVersion" int, retry jsonb, "runAtMs" float8)`;
+  "templateName" text, "templateVersion" int, "retryIdx" int, "runAtMs" float8)`;
 
 const COLUMNS = `name, queue, tenant, priority, cpu_millis, memory_mb, gpus, labels, executor, payload,
   timeout_ms, max_attempts, trace_context, idempotency_key, template_name, template_version, retry, run_at, delayed`;
@@ -45,7 +45,7 @@ const COLUMNS = `name, queue, tenant, priority, cpu_millis, memory_mb, gpus, lab
 /** The values of COLUMNS, from a RECORD row. */
 const VALUES = `name, queue, tenant, priority, "cpuMillis", "memoryMb", gpus, labels, executor, payload,
   "timeoutMs", "maxAttempts", "traceContext", "idempotencyKey", "templateName", "templateVersion",
-  coalesce(retry, '{"backoff": "none"}'), CASE WHEN "runAtMs" > 0 THEN to_timestamp("runAtMs" / 1000.0) ELSE now() END,
+  coalesce(($2::jsonb[])["retryIdx"], '{"backoff": "none"}'), CASE WHEN "runAtMs" > 0 THEN to_timestamp("runAtMs" / 1000.0) ELSE now() END,
   coalesce("runAtMs" > 0 AND to_timestamp("runAtMs" / 1000.0) > now(), false)`;
 
 /**
@@ -61,11 +61,23 @@ const VALUES = `name, queue, tenant, priority, "cpuMillis", "memoryMb", gpus, la
  */
 export async function insertJobsReporting(db: Queryable, jobs: NewJob[]): Promise<InsertedJob[]> {
   if (jobs.length === 0) return [];
-  const batch = JSON.stringify(jobs.map((j, ord) => ({ ...j, ord })));
+  // A batch shares few retry policies (usually the cluster default): each travels once, and the
+  // rows point at it (halves the JSON of a large batch).
+  const policies: string[] = [];
+  const policyIdx = new Map<string, number>();
+  const batch = JSON.stringify(
+    jobs.map(({ retry, ...j }, ord) => {
+      if (!retry) return { ...j, ord };
+      const text = JSON.stringify(retry);
+      let idx = policyIdx.get(text);
+      if (idx === undefined) policyIdx.set(text, (idx = policies.push(text)));
+      return { ...j, ord, retryIdx: idx };
+    }),
+  );
   if (!jobs.some((j) => j.idempotencyKey)) {
     const { rows } = await db.query<{ id: string }>(
       `INSERT INTO jobs (${COLUMNS}) SELECT ${VALUES} FROM ${RECORD} ORDER BY ord RETURNING id::text AS id`,
-      [batch],
+      [batch, policies],
     );
     return rows.map((r) => ({ id: r.id, created: true }));
   }
@@ -106,7 +118,7 @@ export async function insertJobsReporting(db: Queryable, jobs: NewJob[]): Promis
        RETURNING id
      )
      SELECT id::text AS id, created FROM ids ORDER BY ord`,
-    [batch],
+    [batch, policies],
   );
   return rows;
 }

@@ -13,6 +13,10 @@ export interface LoadedSnapshot {
   queues: SchedQueue[];
   /** how many pending jobs were asked for: fewer returned means the queue was read to its end */
   limit: number;
+  /** delayed jobs that came due in this statement (they join the next snapshot) */
+  promoted: number;
+  /** when the next delayed job comes due (epoch ms), if any */
+  nextDueMs: number | null;
 }
 
 /**
@@ -23,10 +27,15 @@ export interface LoadedSnapshot {
  * Jobs of paused queues and of queues at their cap are left out of the head, so that they cannot
  * crowd out the others (a capped queue with room may fill one pass's head; once full it drops out).
  * With `reservedPriority`, each worker also carries what jobs below it hold (the reservation).
+ * The same statement promotes delayed jobs whose run_at has come (idempotent, placement-free, so
+ * unfenced) and says when the next one comes due: no extra round trip per pass for the promoter.
  */
 export async function loadSnapshot(db: Queryable, maxJobs: number, reservedPriority: number | null = null): Promise<LoadedSnapshot> {
-  const { rows } = await db.query<{ workers: WorkerJson[]; jobs: JobJson[]; queues: QueueJson[]; lim: number }>(
-    `WITH w AS (
+  const { rows } = await db.query<{ workers: WorkerJson[]; jobs: JobJson[]; queues: QueueJson[]; lim: number; promoted: number; next_ms: number | null }>(
+    `WITH due AS (
+       UPDATE jobs SET delayed = false WHERE state = 'pending' AND delayed AND run_at <= now() RETURNING id
+     ),
+     w AS (
        SELECT w.id, w.labels, w.cpu_millis, w.memory_mb, w.gpus, w.slots,
               coalesce(a.cpu, 0)::int AS a_cpu, coalesce(a.mem, 0)::int AS a_mem,
               coalesce(a.gpus, 0)::int AS a_gpus, coalesce(a.n, 0)::int AS a_slots,
@@ -50,12 +59,17 @@ export async function loadSnapshot(db: Queryable, maxJobs: number, reservedPrior
                       memory_mb, gpus, labels, queue, tenant, unschedulable_reason
                FROM jobs WHERE queue NOT IN (SELECT name FROM q WHERE paused OR running >= cap) AND state = 'pending' AND NOT delayed ORDER BY priority DESC, jobs.id LIMIT (SELECT n FROM lim)) j) AS jobs,
             (SELECT coalesce(json_agg(q), '[]') FROM q) AS queues,
-            (SELECT n FROM lim) AS lim`,
+            (SELECT n FROM lim) AS lim,
+            (SELECT count(*) FROM due)::int AS promoted,
+            (SELECT (extract(epoch FROM min(run_at)) * 1000)::float8 FROM jobs
+             WHERE state = 'pending' AND delayed AND run_at > now()) AS next_ms`,
     [maxJobs, reservedPriority],
   );
   const r = rows[0]!;
   return {
     limit: r.lim,
+    promoted: r.promoted,
+    nextDueMs: r.next_ms,
     workers: r.workers.map((w) => ({
       id: w.id,
       labels: w.labels,

@@ -9,7 +9,6 @@ import { deleteExpiredJobs } from "../../coordinator/sql/delete-expired-jobs.js"
 import { insertJobs, type NewJob } from "../../coordinator/sql/insert-jobs.js";
 import { loadSnapshot } from "../../coordinator/sql/load-snapshot.js";
 import { writePlacements } from "../../coordinator/sql/apply-plan.js";
-import { promoteDueJobs } from "../../coordinator/sql/promote-due-jobs.js";
 import { reapLostWorkers } from "../../coordinator/sql/reap-lost-workers.js";
 import { reapTimedOut } from "../../coordinator/sql/reap-timed-out.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
@@ -112,18 +111,18 @@ describe("delayed jobs", () => {
     const now = Date.now();
     const [due, later] = await insertJobs(pool, [job({ runAtMs: now + 300 }), job({ runAtMs: now + 60_000 })]);
     const [ready] = await insertJobs(pool, [job()]);
-    let snap = await loadSnapshot(pool, 100);
-    expect(snap.jobs.map((j) => j.id)).toEqual([ready]);
-    const first = await promoteDueJobs(pool);
+    // The snapshot promotes what is due and reports the next due time in the same statement.
+    const first = await loadSnapshot(pool, 100);
+    expect(first.jobs.map((j) => j.id)).toEqual([ready]);
     expect(first.promoted).toBe(0);
     expect(first.nextDueMs).toBeGreaterThanOrEqual(now + 299);
     expect(first.nextDueMs).toBeLessThanOrEqual(now + 301);
     await pool.query("UPDATE jobs SET run_at = now() - interval '1 ms' WHERE id = $1", [due]); // as if 300 ms passed
-    const second = await promoteDueJobs(pool);
+    const second = await loadSnapshot(pool, 100);
     expect(second.promoted).toBe(1);
     expect(Math.round(second.nextDueMs!)).toBeGreaterThanOrEqual(now + 59_999);
-    snap = await loadSnapshot(pool, 100);
-    expect(snap.jobs.map((j) => j.id).sort()).toEqual([due, ready].sort());
+    const third = await loadSnapshot(pool, 100); // promoted jobs join the next snapshot
+    expect(third.jobs.map((j) => j.id).sort()).toEqual([due, ready].sort());
     expect((await rowOf(later!)).delayed).toBe(true);
   });
 
