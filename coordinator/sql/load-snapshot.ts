@@ -22,8 +22,8 @@ export interface LoadedSnapshot {
 /**
  * The scheduler's input in one round trip: live workers with what is allocated on them now (jobs
  * assigned or running), and the head of the queue (priority, then age; delayed jobs wait for the
- * promoter) — a little more than the free slots, so that unschedulable jobs just behind the head
- * are still reported.
+ * promoter) — the free slots plus 200, so that unschedulable jobs just behind the head are still
+ * reported without reading twice what can be placed.
  * Jobs of paused queues and of queues at their cap are left out of the head, so that they cannot
  * crowd out the others (a capped queue with room may fill one pass's head; once full it drops out).
  * With `reservedPriority`, each worker also carries what jobs below it hold (the reservation).
@@ -52,7 +52,7 @@ export async function loadSnapshot(db: Queryable, maxJobs: number, reservedPrior
      q AS (SELECT q.name, q.concurrency_cap AS cap, q.paused,
                   (SELECT count(*) FROM jobs j WHERE j.queue = q.name AND j.state IN ('assigned', 'running'))::int AS running
            FROM queues q WHERE q.paused OR q.concurrency_cap IS NOT NULL),
-     lim AS (SELECT least($1::int, greatest(100, 2 * coalesce(sum(greatest(0, slots - a_slots)), 0)))::int AS n FROM w)
+     lim AS (SELECT least($1::int, 200 + coalesce(sum(greatest(0, slots - a_slots)), 0))::int AS n FROM w)
      SELECT (SELECT coalesce(json_agg(w ORDER BY w.id), '[]') FROM w) AS workers,
             (SELECT coalesce(json_agg(j), '[]') FROM (
                SELECT id::text, priority, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, cpu_millis,
