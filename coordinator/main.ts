@@ -73,6 +73,7 @@ export async function startCoordinator(
     leaseMs: live.getter("lease_ms"),
     defaultTimeoutMs: live.getter("default_timeout_ms"),
     logMaxBytesPerJob: live.getter("log_max_bytes_per_job"),
+    log,
   });
 
   const elector = new Elector(opts.databaseUrl, opts.id, opts.electionIntervalMs);

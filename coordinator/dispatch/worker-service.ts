@@ -21,6 +21,7 @@ export interface DispatchOptions {
   defaultTimeoutMs: () => number;
   metrics?: DispatchMetrics;
   logMaxBytesPerJob: () => number;
+  log?: (line: string) => void;
 }
 
 export class Dispatcher {
@@ -46,19 +47,32 @@ export class Dispatcher {
   }
 
   start(): void {
+    let lastWritten = Date.now();
     const beat = async () => {
       const heard = [...this.streams.values()].filter((s) => s.heard);
       for (const s of heard) s.heard = false;
-      await touchLiveness(
+      const ok = await touchLiveness(
         this.pool,
         { id: this.opts.coordinatorId, grpcAddress: this.opts.grpcAddress(), httpAddress: this.opts.httpAddress() },
         heard.map((s) => {
           const used = this.used.get(s);
           return { id: s.workerId, usedCpuMillis: used?.cpuMillis ?? 0, usedMemoryMb: used?.memoryMb ?? 0 };
         }),
-      ).catch(() => {
-        for (const s of heard) s.heard = true;
-      });
+      ).then(
+        () => true,
+        () => {
+          for (const s of heard) s.heard = true;
+          return false;
+        },
+      );
+      if (ok) lastWritten = Date.now();
+      else if (this.streams.size > 0 && Date.now() - lastWritten > this.opts.leaseMs() / 2) {
+        // This coordinator cannot reach Postgres: its workers' heartbeats are not being recorded
+        // and the leader will soon declare them lost and re-queue their jobs. Let them go, so
+        // they reconnect to a coordinator that can vouch for them.
+        this.opts.log?.(`cannot record worker heartbeats for ${Date.now() - lastWritten} ms: closing ${this.streams.size} worker stream(s) so they reconnect elsewhere`);
+        for (const stream of [...this.streams.values()]) stream.close();
+      }
       this.livenessTimer = setTimeout(() => void beat(), this.opts.heartbeatIntervalMs());
     };
     void beat();
