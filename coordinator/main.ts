@@ -102,9 +102,13 @@ export async function startCoordinator(
     },
     log,
   });
-  const wakeScheduler = () => {
-    if (leadership.activeTerm !== undefined) leadership.wake();
-    else void notify(pool, CHANNELS.wake).catch(() => {});
+  // "work": something may be placeable; "capacity": attempts ended (a pass is needed only if work
+  // waits or some went back to the queue). Followers pass the same word to the leader.
+  const wakeScheduler = (why: "work" | "capacity", requeued = false) => {
+    const kind = why === "capacity" && !requeued ? "capacity" : "work";
+    if (leadership.activeTerm === undefined) void notify(pool, CHANNELS.wake, kind).catch(() => {});
+    else if (kind === "capacity") leadership.capacityFreed(false);
+    else leadership.wake();
   };
   dispatcher.wakeScheduler = wakeScheduler;
   elector.on("elected", (term) => {
@@ -119,7 +123,8 @@ export async function startCoordinator(
   const listener = new Listener(opts.databaseUrl, Object.values(CHANNELS), (channel, payload) => {
     switch (channel) {
       case CHANNELS.wake:
-        leadership.wake();
+        if (payload === "capacity") leadership.capacityFreed(false);
+        else leadership.wake();
         break;
       case CHANNELS.assign:
         dispatcher.assignmentsWritten(payload.split(","));

@@ -12,7 +12,7 @@ import type { WorkerStream } from "./worker-stream.js";
 
 export interface EventSinkHooks {
   /** attempts ended: capacity is free again */
-  capacityFreed(): void;
+  capacityFreed(requeued: boolean): void;
   /** a job that started has a cancel pending: tell its worker again */
   cancelAgain(workerStream: WorkerStream, jobId: string, attempt: number): void;
   /** a write committed: what it carried and changed (metrics; memory only) */
@@ -196,7 +196,7 @@ export class EventSink {
     await recordUsage(this.pool, usage).catch(() => {});
     for (const [stream, seq] of acks) stream.send({ msg: { $case: "ack", ack: { seq } } });
     this.hooks.recorded?.(started.map((x) => x.ev), finished, result);
-    if (finished.length > 0) this.hooks.capacityFreed();
+    if (finished.length > 0) this.hooks.capacityFreed(result.finished.some((r) => r.state === "pending"));
     if (result.started.cancelRequested.length > 0) {
       const byJob = new Map(started.map((x) => [`${x.ev.jobId}:${x.ev.attempt}`, x.stream]));
       for (const c of result.started.cancelRequested) {

@@ -135,6 +135,11 @@ export class Leadership {
     this.logRetention?.passNow();
   }
 
+  /** Attempts ended on this coordinator's streams (`requeued`: some went back to the queue). */
+  capacityFreed(requeued: boolean): void {
+    this.scheduler?.capacityFreed(requeued);
+  }
+
   /** Jobs submitted to this coordinator; false when it is not the leader (someone else must wake). */
   submitted(jobs: SchedJob[]): boolean {
     if (!this.scheduler) return false;

@@ -36,6 +36,10 @@ export class SchedulerLoop {
   private workers: SchedWorker[] = [];
   private queues: SchedQueue[] = [];
   private queueDrained = false;
+  // Jobs submitted here while a step was running, and the ids that step placed: once it ends, the
+  // arrivals it did not place are placed at once if the queue is still drained.
+  private arrived: SchedJob[] = [];
+  private placedInStep = new Set<string>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -73,8 +77,22 @@ export class SchedulerLoop {
    */
   submitted(jobs: SchedJob[]): void {
     if (this.stopped) return;
-    if (this.running || !this.queueDrained || this.workers.length === 0) return this.wake();
+    if (this.running) {
+      this.arrived.push(...jobs);
+      this.again = true;
+      return;
+    }
+    if (!this.queueDrained || this.workers.length === 0) return this.wake();
     this.running = this.loop(() => this.placeSubmitted(jobs)).finally(() => (this.running = undefined));
+  }
+
+  /**
+   * Attempts ended and freed capacity. That matters only if something is waiting: with the queue
+   * drained (and no retry re-queued by those ends), there is nothing to place and no pass to run.
+   */
+  capacityFreed(requeued: boolean): void {
+    if (this.stopped || (!requeued && this.queueDrained && !this.running)) return;
+    this.wake();
   }
 
   private async loop(first: () => Promise<boolean>): Promise<void> {
@@ -86,10 +104,14 @@ export class SchedulerLoop {
         if (await step()) this.again = true;
         this.opts.metrics?.passDone((performance.now() - t0) / 1000);
       } catch (err) {
+        this.arrived = [];
         this.opts.onError(err as Error);
         return;
       }
-      step = () => this.pass();
+      const arrived = this.arrived.filter((j) => !this.placedInStep.has(j.id));
+      this.arrived = [];
+      this.placedInStep.clear();
+      step = arrived.length > 0 && this.queueDrained && this.workers.length > 0 ? () => this.placeSubmitted(arrived) : () => this.pass();
     } while (this.again && !this.stopped);
   }
 
@@ -152,6 +174,7 @@ export class SchedulerLoop {
       return { ...p, cpuMillis: j.cpuMillis, memoryMb: j.memoryMb, gpus: j.gpus };
     });
     const applied = await this.applier.apply(this.opts.term, { placements, unschedulable });
+    for (const a of applied.assigned) this.placedInStep.add(a.id);
     this.opts.metrics?.planApplied(placements.length, applied.assigned, (id) => byId.get(id)?.createdAtMs);
     this.opts.deliver(applied.assigned);
     // Keep the cached view conservative: count what was just placed as allocated (and as running
