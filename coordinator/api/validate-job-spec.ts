@@ -102,9 +102,3 @@ export function validateJobSpec(spec: JobSpec, where: string, defaults: SpecDefa
       return fail("no executor: set exec (a command) or js (a task name)");
   }
 }
-
-export function validateBatch(specs: JobSpec[], defaults: SpecDefaults): NewJob[] {
-  if (specs.length === 0) throw new InvalidJobSpecError("jobs is empty: submit at least one job");
-  if (specs.length > MAX_BATCH) throw new InvalidJobSpecError(`a batch holds at most ${MAX_BATCH} jobs, got ${specs.length}`);
-  return specs.map((s, i) => validateJobSpec(s, `jobs[${i}]`, defaults));
-}

@@ -49,8 +49,3 @@ export async function listJobs(db: Queryable, f: JobFilter): Promise<JobRow[]> {
   );
   return rows;
 }
-
-export async function getJobs(db: Queryable, ids: string[]): Promise<JobRow[]> {
-  const { rows } = await db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = ANY($1::bigint[])`, [ids]);
-  return rows;
-}
