@@ -62,43 +62,67 @@ export async function recordStarted(
  */
 export async function recordFinished(db: Queryable, events: FinishedEvent[]): Promise<{ id: string; state: string }[]> {
   if (events.length === 0) return [];
+  // A worker that resends after a reconnect may report an attempt twice: the first report counts.
+  const seen = new Set<string>();
+  const unique = events.filter((e) => {
+    const key = `${e.jobId}:${e.attempt}`;
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+  // Reasons and workers repeat across a batch: each travels once, rows carry its index (cheaper to
+  // encode than a text array of repeats). Numbers travel as numeric arrays.
+  const reasons = new Dictionary();
+  const workers = new Dictionary();
   const { rows } = await db.query<{ id: string; state: string }>(
     `WITH e AS (
-       SELECT DISTINCT ON (id, attempt) * FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::float8[], $5::int[],
-                                                        $6::text[], $7::text[], $8::text[], $9::float8[], $10::int8[])
-         AS e(id, attempt, at_ms, started_ms, exit_code, reason, message, worker_id, cpu_seconds, peak_memory_bytes)
+       SELECT e.id, e.attempt, e.at_ms, e.started_ms, e.exit_code, ($6::text[])[e.ri] AS reason,
+              e.message, ($8::text[])[e.wi] AS worker_id, e.cpu_seconds, e.peak_memory_bytes
+       FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::float8[], $5::int[], $7::int[], $9::text[], $10::int[],
+                   $11::float8[], $12::int8[])
+         AS e(id, attempt, at_ms, started_ms, exit_code, ri, message, wi, cpu_seconds, peak_memory_bytes)
+     ),
+     -- Each report next to its job, read once: the current attempt's reports end it; reports for an
+     -- attempt that is no longer current only go to the history.
+     m AS MATERIALIZED (
+       SELECT e.*, j.attempt AS job_attempt, j.state AS job_state, j.cancel_requested, j.attempt - j.attempt_base AS tries,
+              j.max_attempts, j.retry, j.assigned_at, j.started_at
+       -- the jobs are read by id first (an index scan), so the planner never hashes the whole table
+       FROM e JOIN (SELECT * FROM jobs WHERE id = ANY($1::bigint[])) j ON j.id = e.id
+     ),
+     outcome AS (
+       SELECT m.*,
+              CASE WHEN reason = 'exited' AND exit_code = 0 THEN 'succeeded'
+                   WHEN reason = 'cancelled' OR cancel_requested THEN 'cancelled'
+                   WHEN reason IN ('rejected', 'worker_lost') THEN
+                     CASE WHEN tries < max_attempts + ${REQUEUE_ALLOWANCE} THEN 'requeue' ELSE 'failed' END
+                   WHEN tries < max_attempts AND NOT baton_final_exit(retry, exit_code) THEN 'retry'
+                   ELSE 'failed' END AS outcome
+       FROM m WHERE attempt = job_attempt AND job_state IN ('assigned', 'running')
      ),
      cur AS (
-       SELECT j.id, e.attempt, e.at_ms, e.started_ms, e.exit_code, e.reason, e.message, j.worker_id, j.assigned_at,
-              j.started_at, e.cpu_seconds, e.peak_memory_bytes,
-              CASE WHEN e.reason = 'exited' AND e.exit_code = 0 THEN 'succeeded'
-                   WHEN e.reason = 'cancelled' OR j.cancel_requested THEN 'cancelled'
-                   WHEN e.reason IN ('rejected', 'worker_lost') AND j.attempt - j.attempt_base < j.max_attempts + ${REQUEUE_ALLOWANCE} THEN 'pending'
-                   WHEN e.reason NOT IN ('rejected', 'worker_lost') AND j.attempt - j.attempt_base < j.max_attempts
-                        AND NOT baton_final_exit(j.retry, e.exit_code) THEN 'pending'
-                   ELSE 'failed' END AS state,
+       SELECT o.*, CASE WHEN o.outcome IN ('requeue', 'retry') THEN 'pending' ELSE o.outcome END AS state,
               -- a failure retried after its backoff (from the end of the attempt); a requeue is immediate
-              CASE WHEN e.reason NOT IN ('rejected', 'worker_lost')
-                   THEN baton_retry_delay_ms(j.retry, j.attempt - j.attempt_base) ELSE 0 END AS delay_ms
-       FROM jobs j JOIN e ON j.id = e.id AND j.attempt = e.attempt
-       WHERE j.state IN ('assigned', 'running')
+              CASE WHEN o.outcome = 'retry' THEN baton_retry_delay_ms(o.retry, o.tries) ELSE 0 END AS delay_ms
+       FROM outcome o
      ),
      -- History: the attempts that are superseded now (the job goes back to the queue), and reports
      -- that arrive for an attempt that is no longer current. A latest attempt stays on the job row.
      hist AS (
        INSERT INTO job_attempts (job_id, attempt, worker_id, assigned_at, started_at, finished_at, exit_code, reason, message,
                                  cpu_seconds, peak_memory_bytes)
-       SELECT id, attempt, worker_id, coalesce(assigned_at, to_timestamp(at_ms / 1000.0)),
-              coalesce(started_at, CASE WHEN started_ms > 0 THEN to_timestamp(started_ms / 1000.0) END),
+       SELECT id, attempt, worker_id,
+              CASE WHEN attempt = job_attempt THEN coalesce(assigned_at, to_timestamp(at_ms / 1000.0))
+                   ELSE to_timestamp(coalesce(nullif(started_ms, 0), at_ms) / 1000.0) END,
+              CASE WHEN attempt = job_attempt THEN coalesce(started_at, CASE WHEN started_ms > 0 THEN to_timestamp(started_ms / 1000.0) END)
+                   ELSE CASE WHEN started_ms > 0 THEN to_timestamp(started_ms / 1000.0) END END,
               to_timestamp(at_ms / 1000.0), exit_code, reason, message,
               nullif(cpu_seconds, 0), nullif(peak_memory_bytes, 0)
-       FROM cur WHERE state = 'pending'
-       UNION ALL
-       SELECT e.id, e.attempt, e.worker_id, to_timestamp(coalesce(nullif(e.started_ms, 0), e.at_ms) / 1000.0),
-              CASE WHEN e.started_ms > 0 THEN to_timestamp(e.started_ms / 1000.0) END,
-              to_timestamp(e.at_ms / 1000.0), e.exit_code, e.reason, e.message,
-              nullif(e.cpu_seconds, 0), nullif(e.peak_memory_bytes, 0)
-       FROM e JOIN jobs j ON j.id = e.id WHERE e.attempt < j.attempt
+       FROM (SELECT id, attempt, job_attempt, worker_id, assigned_at, started_at, started_ms, at_ms, exit_code, reason, message,
+                    cpu_seconds, peak_memory_bytes
+             FROM cur WHERE state = 'pending'
+             UNION ALL
+             SELECT id, attempt, job_attempt, worker_id, NULL, NULL, started_ms, at_ms, exit_code, reason, message,
+                    cpu_seconds, peak_memory_bytes
+             FROM m WHERE attempt < job_attempt) h
        ON CONFLICT (job_id, attempt) DO NOTHING
      ),
      upd AS (
@@ -119,17 +143,31 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
      note AS (${ANNOUNCE("upd")})
      SELECT id, state FROM upd WHERE (SELECT count(*) FROM note) >= 0`,
     [
-      events.map((e) => e.jobId),
-      events.map((e) => e.attempt),
-      events.map((e) => e.atMs),
-      events.map((e) => e.startedAtMs),
-      events.map((e) => e.exitCode),
-      events.map((e) => e.reason),
-      events.map((e) => e.message),
-      events.map((e) => e.workerId),
-      events.map((e) => e.cpuSeconds ?? 0),
-      events.map((e) => Math.round(e.peakMemoryBytes ?? 0)),
+      unique.map((e) => e.jobId),
+      unique.map((e) => e.attempt),
+      unique.map((e) => e.atMs),
+      unique.map((e) => e.startedAtMs),
+      unique.map((e) => e.exitCode),
+      reasons.values,
+      unique.map((e) => reasons.index(e.reason)),
+      workers.values,
+      unique.map((e) => e.message),
+      unique.map((e) => workers.index(e.workerId)),
+      unique.map((e) => e.cpuSeconds ?? 0),
+      unique.map((e) => Math.round(e.peakMemoryBytes ?? 0)),
     ],
   );
   return rows;
+}
+
+/** Distinct strings of a batch, each with its 1-based index (what `($n::text[])[i]` reads). */
+class Dictionary {
+  readonly values: string[] = [];
+  private readonly indexes = new Map<string, number>();
+
+  index(value: string): number {
+    let i = this.indexes.get(value);
+    if (i === undefined) this.indexes.set(value, (i = this.values.push(value)));
+    return i;
+  }
 }
