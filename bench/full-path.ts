@@ -113,14 +113,15 @@ export async function runBaton(serverUrl: string, jobs: number, latencySamples: 
     const ids = await client.submitJobs(specs);
     const submitMs = Date.now() - t0;
     // Wait until no job of the batch is left unfinished. The count reads the partial indexes of
-    // unfinished jobs only (a shrinking set), and the end time is the last finished_at, so how
+    // unfinished jobs only (a shrinking set) and stops at the first one, and the end time is the last finished_at, so how
     // often this polls does not change the figure; it only takes CPU from the cluster under test.
     for (;;) {
-      const { rows } = await db.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM jobs WHERE state IN ('pending', 'assigned', 'running') AND id >= $1::bigint",
+      const { rows } = await db.query<{ left: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'pending' AND id >= $1::bigint)
+             OR EXISTS (SELECT 1 FROM jobs WHERE state IN ('assigned', 'running') AND id >= $1::bigint) AS left`,
         [ids[0]],
       );
-      if (rows[0]!.n === 0) break;
+      if (!rows[0]!.left) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     const cpu = cpuSeconds(cpuBefore, sampleCpu(parts));

@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/pool.js";
+import { Dictionary } from "./dictionary.js";
 import { CHANNELS } from "./notify.js";
 
 // Each writer announces the jobs it changed in the same statement (chunks fit NOTIFY's payload limit).
@@ -158,16 +159,4 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
     ],
   );
   return rows;
-}
-
-/** Distinct strings of a batch, each with its 1-based index (what `($n::text[])[i]` reads). */
-class Dictionary {
-  readonly values: string[] = [];
-  private readonly indexes = new Map<string, number>();
-
-  index(value: string): number {
-    let i = this.indexes.get(value);
-    if (i === undefined) this.indexes.set(value, (i = this.values.push(value)));
-    return i;
-  }
 }

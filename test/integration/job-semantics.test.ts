@@ -129,7 +129,7 @@ describe("delayed jobs", () => {
   it("are not placed by a plan made before their run_at moved (the applier re-checks)", async () => {
     const [id] = await insertJobs(pool, [job({ runAtMs: Date.now() + 60_000 })]);
     await pool.query(`INSERT INTO workers (id, name, cpu_millis, memory_mb, slots) VALUES ('w3', 'w3', 4000, 4096, 16)`);
-    const at = { jobId: id!, workerId: "w3", cpuMillis: 100, memoryMb: 64, gpus: 0 };
+    const at = { jobId: id!, workerId: "w3", cpuMillis: 100, memoryMb: 64, gpus: 0, queue: "default" };
     expect((await writePlacements(pool, 0, [at], [])).assigned).toEqual([]);
     await pool.query("UPDATE jobs SET delayed = false WHERE id = $1", [id]);
     expect((await writePlacements(pool, 0, [at], [])).assigned.map((a) => a.id)).toEqual([id]);

@@ -32,7 +32,7 @@ const job = (over: Partial<NewJob> = {}): NewJob => ({
 });
 
 /** A placement of a job of the default size (500m, 100 MiB). */
-const at = (jobId: string, workerId: string) => ({ jobId, workerId, cpuMillis: 500, memoryMb: 100, gpus: 0 });
+const at = (jobId: string, workerId: string) => ({ jobId, workerId, cpuMillis: 500, memoryMb: 100, gpus: 0, queue: "default" });
 
 async function worker(id: string, slots: number, cpuMillis = 1000) {
   await upsertWorker(pool, { id, name: id, cpuMillis, memoryMb: 1000, gpus: 0, slots, labels: {}, limitsMechanism: "none", coordinatorId: "c" });

@@ -32,10 +32,13 @@ async function jobs(queue: string, n: number, priority = 0): Promise<string[]> {
      SELECT $1, $3, 100, 10, 'exec', '{"argv": ["true"]}' FROM generate_series(1, $2) RETURNING id::text`,
     [queue, n, priority],
   );
+  for (const r of rows) queueOf.set(r.id, queue);
   return rows.map((r) => r.id);
 }
 
-const at = (jobId: string, workerId: string) => ({ jobId, workerId, cpuMillis: 100, memoryMb: 10, gpus: 0 });
+/** The queue each job was made in: a placement names the queue the scheduler saw. */
+const queueOf = new Map<string, string>();
+const at = (jobId: string, workerId: string) => ({ jobId, workerId, cpuMillis: 100, memoryMb: 10, gpus: 0, queue: queueOf.get(jobId)! });
 
 async function states(ids: string[]): Promise<string[]> {
   const { rows } = await pool.query<{ state: string }>("SELECT state FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id", [ids]);
