@@ -171,7 +171,7 @@ export class SchedulerLoop {
     const byId = new Map(jobs.map((j) => [j.id, j]));
     const placements = plan.placements.map((p) => {
       const j = byId.get(p.jobId)!;
-      return { ...p, cpuMillis: j.cpuMillis, memoryMb: j.memoryMb, gpus: j.gpus, queue: j.queue };
+      return { jobId: p.jobId, workerId: p.workerId, cpuMillis: j.cpuMillis, memoryMb: j.memoryMb, gpus: j.gpus, queue: j.queue };
     });
     const applied = await this.applier.apply(this.opts.term, { placements, unschedulable });
     for (const a of applied.assigned) this.placedInStep.add(a.id);

@@ -1,7 +1,7 @@
 import type { Placement } from "../../shared/scheduling/types.js";
 import type { Queryable } from "../db/pool.js";
 import type { JobRow } from "./job-row.js";
-import { Dictionary } from "./dictionary.js";
+import { Dictionary, numericArray, PREPARED_MAX_ROWS } from "./batch-params.js";
 import { CHANNELS } from "./notify.js";
 
 /** A placement as written: what the worker needs to run the attempt, and its trace. */
@@ -12,14 +12,14 @@ export type AssignedJob = Pick<
 > & {
   worker_id: string;
   trace_context: Record<string, string> | null;
-  // Dates when read as rows, ISO strings when they come back through json_agg.
-  created_at: Date | string;
-  assigned_at: Date | string | null;
+  /** epoch ms (read as float8: far cheaper to parse than timestamps) */
+  created_ms: number;
+  assigned_ms: number | null;
 };
 
 export const ASSIGNED_COLUMNS = `j.id::text AS id, j.attempt, j.worker_id, j.name, j.queue, j.tenant, j.priority, j.cpu_millis,
-  j.memory_mb, j.gpus, j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts, j.trace_context, j.created_at,
-  j.assigned_at`;
+  j.memory_mb, j.gpus, j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts, j.trace_context,
+  (extract(epoch FROM j.created_at) * 1000)::float8 AS created_ms, (extract(epoch FROM j.assigned_at) * 1000)::float8 AS assigned_ms`;
 
 export interface PlacementResult {
   /** false: the term has moved on; nothing was written */
@@ -98,8 +98,9 @@ export async function writePlacements(
 ): Promise<PlacementResult> {
   const workers = new Dictionary();
   const queues = new Dictionary();
-  const { rows } = await db.query<AssignedJob & { term_held: boolean }>(
-    `WITH p AS (SELECT ord, id, ($6::text[])[wi] AS worker_id, cpu, mem, gpus, ($7::text[])[qi] AS queue
+  const { rows } = await db.query<AssignedJob & { term_held: boolean; notes: string }>({
+    name: placements.length <= PREPARED_MAX_ROWS ? "baton_write_placements" : undefined,
+    text: `WITH p AS (SELECT ord, id, ($6::text[])[wi] AS worker_id, cpu, mem, gpus, ($7::text[])[qi] AS queue
            FROM unnest($2::bigint[], $3::int[], $4::int[], $5::int[], $8::int[], $9::int[])
              WITH ORDINALITY AS p(id, wi, cpu, mem, gpus, qi, ord)),
      ${fitCheck("$1", "$6", "$7")},
@@ -110,25 +111,26 @@ export async function writePlacements(
              RETURNING ${ASSIGNED_COLUMNS}),
      note AS (${ANNOUNCE_ASSIGNED("$10")}),
      changed AS (${ANNOUNCE_CHANGED}),
-     held AS (SELECT EXISTS (SELECT 1 FROM t) AS term_held, (SELECT count(*) FROM note) + (SELECT count(*) FROM changed) AS notes)
-     SELECT held.term_held, upd.* FROM held LEFT JOIN upd ON true`,
-    [
+     -- notes is selected so that the notifications are sent (an unread CTE column is never computed)
+     held AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM t) AS term_held, (SELECT count(*) FROM note) + (SELECT count(*) FROM changed) AS notes)
+     SELECT held.term_held, held.notes, upd.* FROM held LEFT JOIN upd ON true`,
+    values: [
       term,
-      placements.map((p) => p.jobId),
-      placements.map((p) => workers.index(p.workerId)),
-      placements.map((p) => p.cpuMillis),
-      placements.map((p) => p.memoryMb),
+      numericArray(placements.map((p) => p.jobId)),
+      numericArray(placements.map((p) => workers.index(p.workerId))),
+      numericArray(placements.map((p) => p.cpuMillis)),
+      numericArray(placements.map((p) => p.memoryMb)),
       workers.values,
       queues.values,
-      placements.map((p) => p.gpus),
-      placements.map((p) => queues.index(p.queue)),
+      numericArray(placements.map((p) => p.gpus)),
+      numericArray(placements.map((p) => queues.index(p.queue))),
       announce,
     ],
-  );
+  });
   if (rows[0]!.id === null) return { termHeld: rows[0]!.term_held, assigned: [] };
   // in plan order (the order the scheduler chose: priority, then age)
   const order = new Map(placements.map((p, i) => [p.jobId, i]));
-  const assigned = rows.map(({ term_held: _, ...a }) => a as AssignedJob).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  const assigned: AssignedJob[] = rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
   return { termHeld: rows[0]!.term_held, assigned };
 }
 

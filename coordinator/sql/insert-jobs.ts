@@ -1,4 +1,6 @@
+import type pg from "pg";
 import type { Queryable } from "../db/pool.js";
+import { Dictionary, numericArray, PREPARED_MAX_ROWS } from "./batch-params.js";
 import type { StoredRetry } from "../api/retry-policy.js";
 
 export interface NewJob {
@@ -33,24 +35,96 @@ export interface InsertedJob {
   created: boolean;
 }
 
-/** The batch as json_to_recordset reads it: one record per job, `ord` its index in the request. */
-const RECORD = `json_to_recordset($1::json) AS x(ord int, name text, queue text, tenant text, priority int,
-  "cpuMillis" int, "memoryMb" int, gpus int, labels jsonb, executor text, payload jsonb, "timeoutMs" int,
-  "maxAttempts" int, "traceContext" jsonb, "idempotencyKey" text, "idempotencyWindowS" int,
-  "templateName" text, "templateVersion" int, "retryIdx" int, "runAtMs" float8)`;
+/**
+ * The batch as the statement reads it, relation `x`: one row per job, `ord` its index in the
+ * request. Jobs of a batch mostly share everything but their payload and name, so what they share
+ * (queue, resources, labels, retry policy...) travels once per distinct "shape" ($1, JSON), and
+ * each row carries only its shape's index and its own values: payloads and trace contexts as one
+ * JSON array each ($3, $5; parsed once, read by index), names and idempotency keys as text arrays
+ * of distinct values, run_at as a number. Several times cheaper, on both sides, than a JSON record
+ * of twenty fields per job.
+ */
+const INPUT = `(SELECT r.ord, ($2::text[])[r.ni] AS name, s.queue, s.tenant, s.priority, s."cpuMillis", s."memoryMb", s.gpus,
+    s.labels, s.executor, $3::jsonb -> (r.pi - 1)::int AS payload, s."timeoutMs", s."maxAttempts",
+    $5::jsonb -> (r.ti - 1)::int AS "traceContext", ($4::text[])[r.ki] AS "idempotencyKey", s."idempotencyWindowS",
+    s."templateName", s."templateVersion", s.retry, r."runAtMs"
+  FROM unnest($6::int[], $7::int[], $8::int[], $9::int[], $10::int[], $11::float8[])
+         WITH ORDINALITY AS r(si, ni, pi, ti, ki, "runAtMs", ord)
+  JOIN json_to_recordset($1::json) AS s(si int, queue text, tenant text, priority int, "cpuMillis" int, "memoryMb" int,
+         gpus int, labels jsonb, executor text, "timeoutMs" int, "maxAttempts" int, "idempotencyWindowS" int,
+         "templateName" text, "templateVersion" int, retry jsonb) ON s.si = r.si) x`;
 
 const COLUMNS = `name, queue, tenant, priority, cpu_millis, memory_mb, gpus, labels, executor, payload,
   timeout_ms, max_attempts, trace_context, idempotency_key, template_name, template_version, retry, run_at, delayed`;
 
-/** The values of COLUMNS, from a RECORD row. */
+/** The values of COLUMNS, from an INPUT row. */
 const VALUES = `name, queue, tenant, priority, "cpuMillis", "memoryMb", gpus, labels, executor, payload,
   "timeoutMs", "maxAttempts", "traceContext", "idempotencyKey", "templateName", "templateVersion",
-  coalesce(($2::jsonb[])["retryIdx"], '{"backoff": "none"}'), CASE WHEN "runAtMs" > 0 THEN to_timestamp("runAtMs" / 1000.0) ELSE now() END,
+  coalesce(retry, '{"backoff": "none"}'), CASE WHEN "runAtMs" > 0 THEN to_timestamp("runAtMs" / 1000.0) ELSE now() END,
   coalesce("runAtMs" > 0 AND to_timestamp("runAtMs" / 1000.0) > now(), false)`;
 
+/** The parameters INPUT reads, for a batch. */
+function encodeBatch(jobs: NewJob[]): unknown[] {
+  const shapes: object[] = [];
+  const shapeOf = new Map<string, number>();
+  const retryText = new Map<StoredRetry, string>(); // a batch shares few policy objects (usually the default)
+  const names = new Dictionary();
+  const payloads = new Dictionary();
+  const traces = new Dictionary();
+  const keys = new Dictionary();
+  const si: number[] = [];
+  const ni: number[] = [];
+  const pi: number[] = [];
+  const ti: (number | null)[] = [];
+  const ki: (number | null)[] = [];
+  const runAt: number[] = [];
+  for (const j of jobs) {
+    let retry: string | undefined;
+    if (j.retry) {
+      retry = retryText.get(j.retry);
+      if (retry === undefined) retryText.set(j.retry, (retry = JSON.stringify(j.retry)));
+    }
+    const labels = isEmpty(j.labels) ? "{}" : JSON.stringify(j.labels);
+    const key = `${j.queue}\u0000${j.tenant}\u0000${j.priority}\u0000${j.cpuMillis}\u0000${j.memoryMb}\u0000${j.gpus}\u0000${labels}\u0000${j.executor}\u0000${j.timeoutMs}\u0000${j.maxAttempts}\u0000${j.idempotencyWindowS ?? ""}\u0000${j.templateName ?? ""}\u0000${j.templateVersion ?? ""}\u0000${retry ?? ""}`;
+    let shape = shapeOf.get(key);
+    if (shape === undefined) {
+      shapeOf.set(key, (shape = shapes.length + 1));
+      shapes.push({
+        si: shape, queue: j.queue, tenant: j.tenant, priority: j.priority, cpuMillis: j.cpuMillis, memoryMb: j.memoryMb,
+        gpus: j.gpus, labels: j.labels, executor: j.executor, timeoutMs: j.timeoutMs, maxAttempts: j.maxAttempts,
+        idempotencyWindowS: j.idempotencyWindowS ?? null, templateName: j.templateName ?? null,
+        templateVersion: j.templateVersion ?? null, retry: j.retry ?? null,
+      });
+    }
+    si.push(shape);
+    ni.push(names.index(j.name));
+    pi.push(payloads.index(JSON.stringify(j.payload)));
+    ti.push(j.traceContext ? traces.index(JSON.stringify(j.traceContext)) : null);
+    ki.push(j.idempotencyKey ? keys.index(j.idempotencyKey) : null);
+    runAt.push(j.runAtMs ?? 0);
+  }
+  return [
+    JSON.stringify(shapes),
+    names.values,
+    `[${payloads.values.join(",")}]`,
+    keys.values,
+    `[${traces.values.join(",")}]`,
+    numericArray(si),
+    numericArray(ni),
+    numericArray(pi),
+    numericArray(ti),
+    numericArray(ki),
+    numericArray(runAt),
+  ];
+}
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
 /**
- * Inserts a whole batch in one statement (all or nothing); returns ids in input order. The batch
- * travels as one JSON document: far cheaper to encode than a dozen parallel arrays.
+ * Inserts a whole batch in one statement (all or nothing); returns ids in input order.
  *
  * Idempotency keys are claimed in the same statement: each distinct key of the batch is upserted
  * into idempotency_keys with a fresh job id; a live key keeps its job (the upsert always updates,
@@ -61,28 +135,19 @@ const VALUES = `name, queue, tenant, priority, "cpuMillis", "memoryMb", gpus, la
  */
 export async function insertJobsReporting(db: Queryable, jobs: NewJob[]): Promise<InsertedJob[]> {
   if (jobs.length === 0) return [];
-  // A batch shares few retry policies (usually the cluster default): each travels once, and the
-  // rows point at it (halves the JSON of a large batch).
-  const policies: string[] = [];
-  const policyIdx = new Map<string, number>();
-  const batch = JSON.stringify(
-    jobs.map(({ retry, ...j }, ord) => {
-      if (!retry) return { ...j, ord };
-      const text = JSON.stringify(retry);
-      let idx = policyIdx.get(text);
-      if (idx === undefined) policyIdx.set(text, (idx = policies.push(text)));
-      return { ...j, ord, retryIdx: idx };
-    }),
-  );
+  const params = encodeBatch(jobs);
   if (!jobs.some((j) => j.idempotencyKey)) {
-    const { rows } = await db.query<{ id: string }>(
-      `INSERT INTO jobs (${COLUMNS}) SELECT ${VALUES} FROM ${RECORD} ORDER BY ord RETURNING id::text AS id`,
-      [batch, policies],
-    );
-    return rows.map((r) => ({ id: r.id, created: true }));
+    const query: pg.QueryArrayConfig = {
+      name: jobs.length <= PREPARED_MAX_ROWS ? "baton_insert_jobs" : undefined,
+      text: `INSERT INTO jobs (${COLUMNS}) SELECT ${VALUES} FROM ${INPUT} ORDER BY ord RETURNING id::text AS id`,
+      values: params,
+      rowMode: "array", // no object per row: a batch can be 50,000 rows
+    };
+    const { rows } = await (db as pg.Pool).query<[string]>(query);
+    return rows.map((r) => ({ id: r[0], created: true }));
   }
   const { rows } = await db.query<{ id: string; created: boolean }>(
-    `WITH input AS MATERIALIZED (SELECT * FROM ${RECORD}),
+    `WITH input AS MATERIALIZED (SELECT * FROM ${INPUT}),
      -- ids drawn in request order, so a batch keeps its order (age breaks priority ties)
      numbered AS MATERIALIZED (
        SELECT ord, nextval(pg_get_serial_sequence('jobs', 'id')) AS new_id FROM (SELECT ord FROM input ORDER BY ord) o
@@ -118,7 +183,7 @@ export async function insertJobsReporting(db: Queryable, jobs: NewJob[]): Promis
        RETURNING id
      )
      SELECT id::text AS id, created FROM ids ORDER BY ord`,
-    [batch, policies],
+    params,
   );
   return rows;
 }

@@ -31,8 +31,9 @@ export interface LoadedSnapshot {
  * unfenced) and says when the next one comes due: no extra round trip per pass for the promoter.
  */
 export async function loadSnapshot(db: Queryable, maxJobs: number, reservedPriority: number | null = null): Promise<LoadedSnapshot> {
-  const { rows } = await db.query<{ workers: WorkerJson[]; jobs: JobJson[]; queues: QueueJson[]; lim: number; promoted: number; next_ms: number | null }>(
-    `WITH due AS (
+  const { rows } = await db.query<{ workers: WorkerJson[]; jobs: JobJson[]; queues: QueueJson[]; lim: number; promoted: number; next_ms: number | null }>({
+    name: "baton_load_snapshot",
+    text: `WITH due AS (
        UPDATE jobs SET delayed = false WHERE state = 'pending' AND delayed AND run_at <= now() RETURNING id
      ),
      w AS (
@@ -63,8 +64,8 @@ export async function loadSnapshot(db: Queryable, maxJobs: number, reservedPrior
             (SELECT count(*) FROM due)::int AS promoted,
             (SELECT (extract(epoch FROM min(run_at)) * 1000)::float8 FROM jobs
              WHERE state = 'pending' AND delayed AND run_at > now()) AS next_ms`,
-    [maxJobs, reservedPriority],
-  );
+    values: [maxJobs, reservedPriority],
+  });
   const r = rows[0]!;
   return {
     limit: r.lim,

@@ -1,5 +1,5 @@
 import type { Queryable } from "../db/pool.js";
-import { Dictionary } from "./dictionary.js";
+import { Dictionary, numericArray, PREPARED_MAX_ROWS } from "./batch-params.js";
 import { CHANNELS } from "./notify.js";
 
 // Each writer announces the jobs it changed in the same statement (chunks fit NOTIFY's payload limit).
@@ -39,15 +39,16 @@ export async function recordStarted(
   events: StartedEvent[],
 ): Promise<{ changed: string[]; cancelRequested: { jobId: string; attempt: number }[] }> {
   if (events.length === 0) return { changed: [], cancelRequested: [] };
-  const { rows } = await db.query<{ id: string; attempt: number; cancel_requested: boolean }>(
-    `WITH e AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS e(id, attempt, at_ms)),
+  const { rows } = await db.query<{ id: string; attempt: number; cancel_requested: boolean }>({
+    name: events.length <= PREPARED_MAX_ROWS ? "baton_record_started" : undefined,
+    text: `WITH e AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS e(id, attempt, at_ms)),
      upd AS (UPDATE jobs j SET state = 'running', started_at = to_timestamp(e.at_ms / 1000.0), usage = NULL
              FROM e WHERE j.id = e.id AND j.attempt = e.attempt AND j.state = 'assigned'
              RETURNING j.id, j.attempt, j.cancel_requested),
      note AS (${ANNOUNCE("upd")})
      SELECT id, attempt, cancel_requested FROM upd WHERE (SELECT count(*) FROM note) >= 0`,
-    [events.map((e) => e.jobId), events.map((e) => e.attempt), events.map((e) => e.atMs)],
-  );
+    values: [numericArray(events.map((e) => e.jobId)), numericArray(events.map((e) => e.attempt)), numericArray(events.map((e) => e.atMs))],
+  });
   return {
     changed: rows.map((r) => r.id),
     cancelRequested: rows.filter((r) => r.cancel_requested).map((r) => ({ jobId: r.id, attempt: r.attempt })),
@@ -69,17 +70,18 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
     const key = `${e.jobId}:${e.attempt}`;
     return seen.has(key) ? false : (seen.add(key), true);
   });
-  // Reasons and workers repeat across a batch: each travels once, rows carry its index (cheaper to
-  // encode than a text array of repeats). Numbers travel as numeric arrays.
+  // Reasons, workers and messages repeat across a batch: each travels once, rows carry its index.
   const reasons = new Dictionary();
   const workers = new Dictionary();
-  const { rows } = await db.query<{ id: string; state: string }>(
-    `WITH e AS (
+  const messages = new Dictionary(); // mostly empty
+  const { rows } = await db.query<{ id: string; state: string }>({
+    name: unique.length <= PREPARED_MAX_ROWS ? "baton_record_finished" : undefined,
+    text: `WITH e AS (
        SELECT e.id, e.attempt, e.at_ms, e.started_ms, e.exit_code, ($6::text[])[e.ri] AS reason,
-              e.message, ($8::text[])[e.wi] AS worker_id, e.cpu_seconds, e.peak_memory_bytes
-       FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::float8[], $5::int[], $7::int[], $9::text[], $10::int[],
+              ($9::text[])[e.mi] AS message, ($8::text[])[e.wi] AS worker_id, e.cpu_seconds, e.peak_memory_bytes
+       FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::float8[], $5::int[], $7::int[], $13::int[], $10::int[],
                    $11::float8[], $12::int8[])
-         AS e(id, attempt, at_ms, started_ms, exit_code, ri, message, wi, cpu_seconds, peak_memory_bytes)
+         AS e(id, attempt, at_ms, started_ms, exit_code, ri, mi, wi, cpu_seconds, peak_memory_bytes)
      ),
      -- Each report next to its job, read once: the current attempt's reports end it; reports for an
      -- attempt that is no longer current only go to the history.
@@ -143,20 +145,21 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
      ),
      note AS (${ANNOUNCE("upd")})
      SELECT id, state FROM upd WHERE (SELECT count(*) FROM note) >= 0`,
-    [
-      unique.map((e) => e.jobId),
-      unique.map((e) => e.attempt),
-      unique.map((e) => e.atMs),
-      unique.map((e) => e.startedAtMs),
-      unique.map((e) => e.exitCode),
+    values: [
+      numericArray(unique.map((e) => e.jobId)),
+      numericArray(unique.map((e) => e.attempt)),
+      numericArray(unique.map((e) => e.atMs)),
+      numericArray(unique.map((e) => e.startedAtMs)),
+      numericArray(unique.map((e) => e.exitCode)),
       reasons.values,
-      unique.map((e) => reasons.index(e.reason)),
+      numericArray(unique.map((e) => reasons.index(e.reason))),
       workers.values,
-      unique.map((e) => e.message),
-      unique.map((e) => workers.index(e.workerId)),
-      unique.map((e) => e.cpuSeconds ?? 0),
-      unique.map((e) => Math.round(e.peakMemoryBytes ?? 0)),
+      messages.values,
+      numericArray(unique.map((e) => workers.index(e.workerId))),
+      numericArray(unique.map((e) => e.cpuSeconds ?? 0)),
+      numericArray(unique.map((e) => Math.round(e.peakMemoryBytes ?? 0))),
+      numericArray(unique.map((e) => messages.index(e.message))),
     ],
-  );
+  });
   return rows;
 }
