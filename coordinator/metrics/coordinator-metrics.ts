@@ -218,9 +218,9 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
   // ── hot paths: memory only ──
 
   submitted(jobs: readonly { queue: string }[]): void {
-    for (const j of jobs) {
-      this.jobsSubmitted.inc({ [LABELS.queue]: j.queue });
-      this.otel.submitted.add(1, { [LABELS.queue]: j.queue });
+    for (const [queue, n] of countBy(jobs, (j) => j.queue)) {
+      this.jobsSubmitted.inc({ [LABELS.queue]: queue }, n);
+      this.otel.submitted.add(n, { [LABELS.queue]: queue });
     }
   }
 
@@ -241,10 +241,10 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
     finished: readonly { jobId: string; attempt: number; atMs: number; startedAtMs: number; reason: string }[],
     result: { started: { changed: readonly string[] }; finished: readonly { id: string; state: string }[] },
   ): void {
+    // Counters are bumped once per label set of the batch; histograms observe each value.
     const startedAttempt = new Map(started.map((s) => [s.jobId, s.attempt]));
-    for (const id of result.started.changed) {
-      this.jobsStarted.inc({ [LABELS.queue]: this.queues.queueOf(id, startedAttempt.get(id) ?? 0) });
-    }
+    const startsByQueue = countBy(result.started.changed, (id) => this.queues.queueOf(id, startedAttempt.get(id) ?? 0));
+    const endsByLabels = new Map<string, { labels: Record<string, string>; n: number }>();
     // The report that changed each job is the one for its current attempt: the highest reported.
     const ends = new Map<string, (typeof finished)[number]>();
     for (const f of finished) {
@@ -257,17 +257,41 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
       if (!f || !outcome) continue;
       const queue = this.queues.queueOf(f.jobId, f.attempt);
       // A start that arrived in the same write as its end is carried by the end (not in `changed`).
-      if (f.startedAtMs > 0 && startedAttempt.get(f.jobId) === f.attempt) this.jobsStarted.inc({ [LABELS.queue]: queue });
-      const labels = { [LABELS.queue]: queue, [LABELS.outcome]: outcome, [LABELS.reason]: endReasonLabel(f.reason) };
-      this.jobsFinished.inc(labels);
-      this.otel.finished.add(1, labels);
+      if (f.startedAtMs > 0 && startedAttempt.get(f.jobId) === f.attempt) startsByQueue.set(queue, (startsByQueue.get(queue) ?? 0) + 1);
+      const reason = endReasonLabel(f.reason);
+      const key = `${queue}\u0000${outcome}\u0000${reason}`;
+      const tally = endsByLabels.get(key);
+      if (tally) tally.n++;
+      else endsByLabels.set(key, { labels: { [LABELS.queue]: queue, [LABELS.outcome]: outcome, [LABELS.reason]: reason }, n: 1 });
       if (f.startedAtMs > 0 && f.atMs >= f.startedAtMs) {
         const seconds = (f.atMs - f.startedAtMs) / 1000;
-        this.jobDuration.observe({ [LABELS.queue]: queue, [LABELS.outcome]: outcome }, seconds);
+        this.durationOf(queue, outcome).observe(seconds);
         this.otel.duration.record(seconds, { [LABELS.queue]: queue, [LABELS.outcome]: outcome });
       }
     }
+    for (const [queue, n] of startsByQueue) this.jobsStarted.inc({ [LABELS.queue]: queue }, n);
+    for (const { labels, n } of endsByLabels.values()) {
+      this.jobsFinished.inc(labels, n);
+      this.otel.finished.add(n, labels);
+    }
     for (const f of finished) this.queues.forget(f.jobId, f.attempt);
+  }
+
+  // Histogram children by label values: observing through one skips hashing the labels each time.
+  private readonly durations = new Map<string, Histogram.Internal<string>>();
+  private readonly latencies = new Map<string, Histogram.Internal<string>>();
+
+  private durationOf(queue: string, outcome: string): Histogram.Internal<string> {
+    const key = `${queue}\u0000${outcome}`;
+    let h = this.durations.get(key);
+    if (!h) this.durations.set(key, (h = this.jobDuration.labels({ [LABELS.queue]: queue, [LABELS.outcome]: outcome })));
+    return h;
+  }
+
+  private latencyOf(queue: string): Histogram.Internal<string> {
+    let h = this.latencies.get(queue);
+    if (!h) this.latencies.set(queue, (h = this.schedulingLatency.labels({ [LABELS.queue]: queue })));
+    return h;
   }
 
   passDone(seconds: number): void {
@@ -286,7 +310,7 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
       const created = a.attempt === 1 ? createdAtMs(a.id) : undefined; // retries are not submit → placed
       if (created === undefined) continue;
       const seconds = Math.max(0, now - created) / 1000;
-      this.schedulingLatency.observe({ [LABELS.queue]: a.queue }, seconds);
+      this.latencyOf(a.queue).observe(seconds);
       this.otel.latency.record(seconds, { [LABELS.queue]: a.queue });
     }
   }
@@ -357,4 +381,14 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
     }
     return this.cluster.state;
   }
+}
+
+/** How many items fall under each key. */
+function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const item of items) {
+    const k = key(item);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return counts;
 }
