@@ -179,9 +179,7 @@ export class EventSink {
       // started_at_ms), so the two statements touch different jobs and can run side by side.
       const ended = new Set(finished.map((f) => `${f.jobId}:${f.attempt}`));
       const starts = started.filter((x) => !ended.has(`${x.ev.jobId}:${x.ev.attempt}`)).map((x) => x.ev);
-      const TF = performance.now();
       const [s, f] = await Promise.all([recordStarted(this.pool, starts), recordFinished(this.pool, finished)]);
-      if (process.env.DEBUG_T) console.error(`F ${(TF % 100000).toFixed(0)} started ${starts.length} finished ${finished.length} ms ${(performance.now() - TF).toFixed(1)}`);
       result = { started: s, finished: f };
     } catch (err) {
       // Put everything back in front of what arrived meanwhile.

@@ -121,15 +121,12 @@ export class SchedulerLoop {
       this.queueDrained = false;
       if (plan.placements.length === 0) return true; // a full pass decides (and reports unschedulable)
     }
-    const TA = performance.now();
     const applied = await this.apply(jobs, plan, []);
-    if (process.env.DEBUG_T) console.error(`S ${(TA % 100000).toFixed(0)} n ${jobs.length} placed ${applied} apply ${(performance.now() - TA).toFixed(1)}`);
     return applied < jobs.length;
   }
 
   /** One scheduling pass; true when there may be more to place right away. */
   private async pass(): Promise<boolean> {
-    const TS = performance.now();
     const { workers, jobs, queues, limit, promoted, nextDueMs } = await loadSnapshot(
       this.pool,
       this.opts.batchSize,
@@ -149,9 +146,7 @@ export class SchedulerLoop {
       .filter((j) => (reasons.get(j.id) ?? "") !== j.unschedulableReason)
       .map((j) => ({ jobId: j.id, reason: reasons.get(j.id) ?? "" }));
     if (plan.placements.length === 0 && unschedulable.length === 0) return promoted > 0;
-    const TA = performance.now();
     const placed = await this.apply(jobs, plan, unschedulable);
-    if (process.env.DEBUG_T) console.error(`P ${(TS % 100000).toFixed(0)} snap ${(TA - TS).toFixed(1)} n ${jobs.length} plan ${plan.placements.length} placed ${placed} apply ${(performance.now() - TA).toFixed(1)}`);
     const more = jobs.length === limit || placed < plan.placements.length;
     this.queueDrained = !more && placed === jobs.length && promoted === 0;
     return (placed > 0 && more) || promoted > 0;
