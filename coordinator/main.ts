@@ -181,6 +181,7 @@ export async function startCoordinator(
       changes,
       logsWritten,
       defaults: specDefaults,
+      insertAtLocalLeader: (rows) => leadership.insertSubmitted(rows),
       submitToLocalLeader: (jobs) => leadership.submitted(jobs),
       cancelAttempt: async (workerId, jobId, attempt) => {
         if (dispatcher.streams.has(workerId)) dispatcher.cancel(workerId, { jobId, attempt }, "cancelled");

@@ -9,7 +9,7 @@ import type { SubmitMetrics } from "../metrics/coordinator-metrics.js";
 import { withTransaction } from "../db/pool.js";
 import { cancelJob } from "../sql/cancel-job.js";
 import { beginSubmit } from "../../shared/tracing/job-spans.js";
-import { insertJobsReporting, type InsertedJob } from "../sql/insert-jobs.js";
+import { insertJobsReporting, type InsertedJob, type NewJob } from "../sql/insert-jobs.js";
 import { CHANNELS, notify, notifyIds } from "../sql/notify.js";
 import { getJob, listJobs } from "../sql/read-jobs.js";
 import { InvalidArgumentError, NotFoundError, unary } from "./grpc-errors.js";
@@ -27,6 +27,8 @@ export interface JobServiceDeps {
   /** announcements of stored job output (baton_job_logs) */
   logsWritten: JobChanges;
   defaults: () => SpecDefaults;
+  /** when this coordinator leads and can place at once: inserts the batch with what fits placed; else undefined */
+  insertAtLocalLeader: (rows: NewJob[]) => Promise<InsertedJob[]> | undefined;
   /** hands new jobs to this coordinator's scheduler if it is the leader (placed at once, no notification) */
   submitToLocalLeader: (jobs: SchedJob[]) => boolean;
   /** tell the worker holding an attempt to stop it (locally if the stream is here) */
@@ -57,10 +59,16 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
       const spans = beginSubmit(all);
       if (spans) all.forEach((r, i) => (r.traceContext = spans.carriers[i]));
       let inserted: InsertedJob[] = [];
+      // The leader inserts a batch it can place at once itself, placed in the same statement.
+      const byLeader = deps.insertAtLocalLeader(all);
       try {
-        inserted = await insertJobsReporting(pool, all);
+        inserted = await (byLeader ?? insertJobsReporting(pool, all));
       } finally {
         spans?.end(inserted.map((r) => r.id));
+      }
+      if (byLeader) {
+        deps.metrics?.submitted(all);
+        return { ids: inserted.map((r) => r.id) };
       }
       const ids = inserted.map((r) => r.id);
       // A repeated idempotency key made no job: only new ones are counted and scheduled.

@@ -2,6 +2,7 @@
 import type pg from "pg";
 import type { Reservation, SchedJob, Strategy } from "../../shared/scheduling/types.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
+import type { InsertedJob, NewJob } from "../sql/insert-jobs.js";
 import type { LeadershipMetrics } from "../metrics/coordinator-metrics.js";
 import { JobRetention } from "./job-retention.js";
 import { CronTicker, DEFAULT_MISFIRE_GRACE_MS, type PrepareJobs } from "./cron-ticker.js";
@@ -138,6 +139,11 @@ export class Leadership {
   /** Attempts ended on this coordinator's streams (`requeued`: some went back to the queue). */
   capacityFreed(requeued: boolean): void {
     this.scheduler?.capacityFreed(requeued);
+  }
+
+  /** A batch submitted to this coordinator, inserted (and placed) by its scheduler; undefined when it is not the leader or that does not apply. */
+  insertSubmitted(rows: NewJob[]): Promise<InsertedJob[]> | undefined {
+    return this.scheduler?.insertSubmitted(rows);
   }
 
   /** Jobs submitted to this coordinator; false when it is not the leader (someone else must wake). */

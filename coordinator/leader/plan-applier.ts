@@ -2,6 +2,7 @@
 // worker's capacity as it writes, so that no worker is ever over-committed (see writePlacements).
 import type pg from "pg";
 import { writePlacements, type AssignedJob, type SizedPlacement } from "../sql/apply-plan.js";
+import { insertJobsPlaced, type InsertedPlaced, type NewJob, type SubmitPlacement } from "../sql/insert-jobs.js";
 import { setUnschedulable } from "../sql/load-snapshot.js";
 import { FencedError, readTerm } from "../sql/term.js";
 
@@ -36,5 +37,16 @@ export class PlanApplier {
       await setUnschedulable(this.pool, term, plan.unschedulable.map((u) => u.jobId), plan.unschedulable.map((u) => u.reason));
     }
     return { assigned, dropped: plan.placements.length - assigned.length };
+  }
+
+  /** A batch submitted to the leader, inserted with what fits placed at once (see insertJobsPlaced). */
+  async insertPlaced(term: number, jobs: NewJob[], placements: SubmitPlacement[]): Promise<InsertedPlaced> {
+    const remote = [...new Set(placements.map((p) => p.workerId))].filter((w) => !this.holdsStream(w));
+    return insertJobsPlaced(this.pool, term, jobs, placements, remote);
+  }
+
+  /** The error of a leader whose term moved on. */
+  async fenced(term: number): Promise<FencedError> {
+    return new FencedError(term, (await readTerm(this.pool)).term);
   }
 }

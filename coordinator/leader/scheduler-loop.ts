@@ -5,6 +5,7 @@ import { schedule } from "../../shared/scheduling/schedule.js";
 import type { Plan, Reservation, SchedJob, SchedQueue, SchedWorker, Strategy } from "../../shared/scheduling/types.js";
 import { loadSnapshot } from "../sql/load-snapshot.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
+import type { InsertedJob, InsertedPlaced, NewJob } from "../sql/insert-jobs.js";
 import type { SchedulerMetrics } from "../metrics/coordinator-metrics.js";
 import type { PlanApplier, PlanToApply } from "./plan-applier.js";
 
@@ -84,6 +85,45 @@ export class SchedulerLoop {
     }
     if (!this.queueDrained || this.workers.length === 0) return this.wake();
     this.running = this.loop(() => this.placeSubmitted(jobs)).finally(() => (this.running = undefined));
+  }
+
+  /**
+   * A batch submitted to this leader, not yet inserted. When nothing older waits and no pass runs,
+   * the jobs that fit the workers as last seen are inserted already placed, in the same statement
+   * as the rest of the batch (one round trip from submit to assignment; the statement re-checks
+   * real capacity like any plan). Resolves with the ids once that statement committed; whatever
+   * was not placed is left to the pass that follows. Undefined when this does not apply: the
+   * caller inserts the batch itself and hands it to `submitted`.
+   */
+  insertSubmitted(rows: NewJob[]): Promise<InsertedJob[]> | undefined {
+    if (this.stopped || this.running || !this.queueDrained || this.workers.length === 0) return undefined;
+    const now = Date.now();
+    if (rows.some((r) => r.idempotencyKey || (r.runAtMs ?? 0) > now)) return undefined;
+    const jobs = rows.map((r, i) => toSchedJob(String(i), r, now));
+    const plan = schedule({ nowMs: now, strategy: this.opts.strategy(), jobs, workers: this.workers, queues: this.queues, reservation: this.opts.reservation });
+    if (plan.placements.length === 0) return undefined;
+    let resolve!: (inserted: InsertedJob[]) => void;
+    let reject!: (err: Error) => void;
+    const inserted = new Promise<InsertedJob[]>((res, rej) => ((resolve = res), (reject = rej)));
+    this.running = this.loop(async () => {
+      let result: InsertedPlaced;
+      try {
+        result = await this.applier.insertPlaced(this.opts.term, rows, plan.placements.map((p) => ({ ord: Number(p.jobId), workerId: p.workerId })));
+      } catch (err) {
+        reject(err as Error);
+        throw err;
+      }
+      resolve(result.inserted);
+      if (!result.termHeld) throw await this.applier.fenced(this.opts.term);
+      for (const a of result.assigned) this.placedInStep.add(a.id);
+      this.opts.metrics?.planApplied(plan.placements.length, result.assigned, () => now);
+      this.opts.deliver(result.assigned);
+      this.account(result.assigned);
+      if (result.assigned.length === rows.length) return false;
+      this.queueDrained = false;
+      return true; // a pass places the rest (and reports what can never be placed)
+    }).finally(() => (this.running = undefined));
+    return inserted;
   }
 
   /**
@@ -177,12 +217,16 @@ export class SchedulerLoop {
     for (const a of applied.assigned) this.placedInStep.add(a.id);
     this.opts.metrics?.planApplied(placements.length, applied.assigned, (id) => byId.get(id)?.createdAtMs);
     this.opts.deliver(applied.assigned);
-    // Keep the cached view conservative: count what was just placed as allocated (and as running
-    // in its queue).
+    this.account(applied.assigned);
+    return applied.assigned.length;
+  }
+
+  /** Keeps the cached view conservative: counts what was just placed as allocated (and as running in its queue). */
+  private account(assigned: readonly AssignedJob[]): void {
     const workers = new Map(this.workers.map((w) => [w.id, w]));
     const queues = new Map(this.queues.map((q) => [q.name, q]));
     const minPriority = this.opts.reservation?.minPriority ?? -Infinity;
-    for (const a of applied.assigned) {
+    for (const a of assigned) {
       const q = queues.get(a.queue);
       if (q) q.running++;
       const w = workers.get(a.worker_id);
@@ -202,6 +246,12 @@ export class SchedulerLoop {
         };
       }
     }
-    return applied.assigned.length;
   }
+}
+
+function toSchedJob(id: string, r: NewJob, createdAtMs: number): SchedJob {
+  return {
+    id, priority: r.priority, createdAtMs, cpuMillis: r.cpuMillis, memoryMb: r.memoryMb, gpus: r.gpus,
+    labels: r.labels, queue: r.queue, tenant: r.tenant,
+  };
 }

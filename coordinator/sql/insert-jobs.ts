@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Queryable } from "../db/pool.js";
+import { ANNOUNCE_ASSIGNED, ANNOUNCE_CHANGED, fitCheck, type AssignedJob } from "./apply-plan.js";
 import { Dictionary, numericArray, PREPARED_MAX_ROWS } from "./batch-params.js";
 import type { StoredRetry } from "../api/retry-policy.js";
 
@@ -191,4 +192,84 @@ export async function insertJobsReporting(db: Queryable, jobs: NewJob[]): Promis
 /** insertJobsReporting, ids only. */
 export async function insertJobs(db: Queryable, jobs: NewJob[]): Promise<string[]> {
   return (await insertJobsReporting(db, jobs)).map((r) => r.id);
+}
+
+/** Where the leader wants a new job of the batch (its index in the batch) to run. */
+export interface SubmitPlacement {
+  ord: number;
+  workerId: string;
+}
+
+export interface InsertedPlaced {
+  /** in input order */
+  inserted: InsertedJob[];
+  /** the jobs inserted already placed, as the worker must be sent them */
+  assigned: AssignedJob[];
+  /** false: the term has moved on; everything was inserted pending */
+  termHeld: boolean;
+}
+
+/**
+ * The leader's submit: inserts a batch (no idempotency keys) and places the jobs of `placements`
+ * in the same statement — one round trip from submit to assignment. The placements go through the
+ * same fenced re-check as any plan (fitCheck): what does not fit, or everything under a term that
+ * moved on, is inserted pending for the next pass. `announce`: worker ids whose streams are held
+ * elsewhere (they get a baton_assign notification).
+ */
+export async function insertJobsPlaced(
+  db: Queryable,
+  term: number,
+  jobs: NewJob[],
+  placements: SubmitPlacement[],
+  announce: string[],
+): Promise<InsertedPlaced> {
+  const workers = new Dictionary();
+  const queues = new Dictionary();
+  for (const p of placements) queues.index(jobs[p.ord]!.queue);
+  const { rows } = await db.query<{ term_held: boolean; notes: string; id: string | null; state: string; worker_id: string | null; created_ms: number; assigned_ms: number | null }>({
+    name: jobs.length <= PREPARED_MAX_ROWS ? "baton_insert_jobs_placed" : undefined,
+    text: `WITH x AS MATERIALIZED (SELECT * FROM ${INPUT}),
+     p AS (SELECT x.ord, ($12::text[])[pl.wi] AS worker_id, x."cpuMillis" AS cpu, x."memoryMb" AS mem, x.gpus, x.queue
+           FROM unnest($13::int[], $14::int[]) AS pl(ord, wi) JOIN x ON x.ord = pl.ord),
+     ${fitCheck("$15", "$12", "$16")},
+     ins AS (INSERT INTO jobs (${COLUMNS}, state, worker_id, attempt, assigned_at)
+             SELECT ${VALUES}, CASE WHEN placed_on IS NULL THEN 'pending' ELSE 'assigned' END, placed_on,
+                    CASE WHEN placed_on IS NULL THEN 0 ELSE 1 END, CASE WHEN placed_on IS NULL THEN NULL ELSE clock_timestamp() END
+             FROM (SELECT x.*, ok.worker_id AS placed_on FROM x LEFT JOIN ok ON ok.ord = x.ord) x ORDER BY x.ord
+             RETURNING id, state, worker_id, created_at, assigned_at),
+     upd AS (SELECT id, worker_id FROM ins WHERE state = 'assigned'),
+     note AS (${ANNOUNCE_ASSIGNED("$17")}),
+     changed AS (${ANNOUNCE_CHANGED}),
+     -- notes is selected so that the notifications are sent (an unread CTE column is never computed)
+     held AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM t) AS term_held, (SELECT count(*) FROM note) + (SELECT count(*) FROM changed) AS notes)
+     SELECT held.term_held, held.notes, ins.id::text AS id, ins.state, ins.worker_id,
+            (extract(epoch FROM ins.created_at) * 1000)::float8 AS created_ms,
+            (extract(epoch FROM ins.assigned_at) * 1000)::float8 AS assigned_ms
+     FROM held LEFT JOIN ins ON true ORDER BY ins.id`,
+    values: [
+      ...encodeBatch(jobs),
+      workers.values,
+      numericArray(placements.map((p) => p.ord + 1)), // INPUT's ord counts from 1
+      numericArray(placements.map((p) => workers.index(p.workerId))),
+      term,
+      queues.values,
+      announce,
+    ],
+  });
+  // ids are drawn in batch order (the insert reads the batch ORDER BY ord), so id order is input order
+  const inserted: InsertedJob[] = [];
+  const assigned: AssignedJob[] = [];
+  rows.forEach((r, i) => {
+    if (r.id === null) return;
+    inserted.push({ id: r.id, created: true });
+    if (r.state !== "assigned") return;
+    const j = jobs[i]!;
+    assigned.push({
+      id: r.id, attempt: 1, worker_id: r.worker_id!, name: j.name, queue: j.queue, tenant: j.tenant, priority: j.priority,
+      cpu_millis: j.cpuMillis, memory_mb: j.memoryMb, gpus: j.gpus, labels: j.labels, executor: j.executor,
+      payload: j.payload as AssignedJob["payload"], timeout_ms: j.timeoutMs, max_attempts: j.maxAttempts,
+      trace_context: j.traceContext ?? null, created_ms: r.created_ms, assigned_ms: r.assigned_ms,
+    });
+  });
+  return { inserted, assigned, termHeld: rows[0]!.term_held };
 }

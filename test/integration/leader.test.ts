@@ -153,6 +153,41 @@ describe("plan applier", () => {
   });
 });
 
+describe("a leader's submit: inserted and placed in one statement", () => {
+  it("places what fits (re-checked like any plan), inserts the rest pending, and returns ids in batch order", async () => {
+    await worker("w1", 8, 1000);
+    await pool.query("INSERT INTO jobs (cpu_millis, executor, payload, state, worker_id, attempt) VALUES (500, 'exec', '{}', 'running', 'w1', 1)");
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    const batch = [job({ name: "a" }), job({ name: "b", payload: { argv: ["echo", "b"] } }), job({ name: "c" })];
+    // a stale view: all three planned on w1, which has room for one (500m of 1000m is running)
+    const result = await applier.insertPlaced(term, batch, [0, 1, 2].map((ord) => ({ ord, workerId: "w1" })));
+    expect(result.termHeld).toBe(true);
+    expect(result.assigned.map((a) => [a.name, a.attempt, a.worker_id, a.payload])).toEqual([["a", 1, "w1", { argv: ["true"] }]]);
+    const { rows } = await pool.query("SELECT id::text, name, state, attempt, worker_id FROM jobs WHERE name <> '' ORDER BY id");
+    expect(rows.map((r) => r.id)).toEqual(result.inserted.map((r) => r.id));
+    expect(rows.map((r) => [r.name, r.state, r.attempt, r.worker_id])).toEqual([
+      ["a", "assigned", 1, "w1"],
+      ["b", "pending", 0, null],
+      ["c", "pending", 0, null],
+    ]);
+    expect(result.assigned[0]!.id).toBe(rows[0].id);
+  });
+
+  it("under a term that moved on, inserts everything pending and places nothing", async () => {
+    await worker("w1", 8, 4000);
+    const term = await bumpTerm(pool, "me");
+    await bumpTerm(pool, "other");
+    const applier = new PlanApplier(pool, () => true);
+    const result = await applier.insertPlaced(term, [job(), job()], [{ ord: 0, workerId: "w1" }, { ord: 1, workerId: "w1" }]);
+    expect(result.termHeld).toBe(false);
+    expect(result.assigned).toEqual([]);
+    const { rows } = await pool.query("SELECT state FROM jobs ORDER BY id");
+    expect(rows.map((r) => r.state)).toEqual(["pending", "pending"]);
+    await expect(applier.fenced(term)).resolves.toBeInstanceOf(FencedError);
+  });
+});
+
 describe("attempts as fencing tokens", () => {
   it("a report from a stale attempt changes nothing; the current attempt's report is recorded", async () => {
     await worker("w1", 4);
