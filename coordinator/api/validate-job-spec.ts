@@ -23,25 +23,37 @@ export interface SpecDefaults {
 export const MAX_IDEMPOTENCY_KEY = 256;
 export const MAX_IDEMPOTENCY_WINDOW_S = 365 * 24 * 3600;
 
-export function validateJobSpec(spec: JobSpec, where: string, defaults: SpecDefaults): NewJob {
-  const fail = (what: string): never => {
-    throw new InvalidJobSpecError(`${where}: ${what}`);
-  };
+/** Throws INVALID_ARGUMENT naming where the spec is (`where` is only built when something is wrong). */
+function failAt(where: string | (() => string), what: string): never {
+  throw new InvalidJobSpecError(`${typeof where === "string" ? where : where()}: ${what}`);
+}
+
+function checkResource(where: string | (() => string), name: string, v: number, max: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) failAt(where, `resources.${name} must be an integer from 0 to ${max}, got ${v}`);
+}
+
+const NO_RESOURCES = { cpuMillis: 0, memoryMb: 0, gpus: 0 };
+
+/**
+ * A spec → the row to insert, or INVALID_ARGUMENT saying exactly what is wrong. On the submit hot
+ * path (a batch can be 50,000 specs): no allocation beyond the row itself when the spec is valid.
+ */
+export function validateJobSpec(spec: JobSpec, where: string | (() => string), defaults: SpecDefaults): NewJob {
+  const fail = (what: string): never => failAt(where, what);
   const queue = spec.queue || "default";
   if (!NAME_RE.test(queue)) fail(`queue ${JSON.stringify(queue)} must be 1-64 letters, digits, '_', '.', ':' or '-'`);
   if (spec.tenant && !NAME_RE.test(spec.tenant)) fail(`tenant ${JSON.stringify(spec.tenant)} must be 1-64 letters, digits, '_', '.', ':' or '-'`);
   if (spec.name.length > 200) fail("name is longer than 200 characters");
   if (!Number.isInteger(spec.priority) || Math.abs(spec.priority) > 1_000_000) fail("priority must be an integer from -1000000 to 1000000");
-  const r = spec.resources ?? { cpuMillis: 0, memoryMb: 0, gpus: 0 };
-  for (const [key, max] of [["cpuMillis", LIMITS.cpuMillis], ["memoryMb", LIMITS.memoryMb], ["gpus", LIMITS.gpus]] as const) {
-    const v = r[key];
-    if (!Number.isInteger(v) || v < 0 || v > max) fail(`resources.${key === "cpuMillis" ? "cpu_millis" : key === "memoryMb" ? "memory_mb" : "gpus"} must be an integer from 0 to ${max}, got ${v}`);
-  }
+  const r = spec.resources ?? NO_RESOURCES;
+  checkResource(where, "cpu_millis", r.cpuMillis, LIMITS.cpuMillis);
+  checkResource(where, "memory_mb", r.memoryMb, LIMITS.memoryMb);
+  checkResource(where, "gpus", r.gpus, LIMITS.gpus);
   if (spec.timeoutMs < 0 || spec.timeoutMs > LIMITS.timeoutMs) fail(`timeout_ms must be from 0 to ${LIMITS.timeoutMs}`);
   if (spec.maxAttempts < 0 || spec.maxAttempts > LIMITS.maxAttempts) fail(`max_attempts must be from 0 (the cluster default) to ${LIMITS.maxAttempts}`);
-  for (const [k, v] of Object.entries(spec.labels)) {
+  for (const k in spec.labels) {
     if (!LABEL_KEY_RE.test(k)) fail(`label key ${JSON.stringify(k)} is not a valid label name`);
-    if (v.length > 63) fail(`label ${k} has a value longer than 63 characters`);
+    if (spec.labels[k]!.length > 63) fail(`label ${k} has a value longer than 63 characters`);
   }
   if (spec.idempotencyKey.length > MAX_IDEMPOTENCY_KEY) fail(`idempotency_key is longer than ${MAX_IDEMPOTENCY_KEY} characters`);
   if (!Number.isInteger(spec.idempotencyWindowS) || spec.idempotencyWindowS < 0 || spec.idempotencyWindowS > MAX_IDEMPOTENCY_WINDOW_S) {
@@ -58,7 +70,7 @@ export function validateJobSpec(spec: JobSpec, where: string, defaults: SpecDefa
   } catch (err) {
     return fail((err as Error).message);
   }
-  const base = {
+  const row: NewJob = {
     name: spec.name,
     queue,
     tenant: spec.tenant,
@@ -67,14 +79,17 @@ export function validateJobSpec(spec: JobSpec, where: string, defaults: SpecDefa
     memoryMb: r.memoryMb,
     gpus: r.gpus,
     labels: spec.labels,
+    executor: "exec",
+    payload: {},
     timeoutMs: spec.timeoutMs,
     maxAttempts: spec.maxAttempts || defaults.maxAttempts,
     retry,
     runAtMs: spec.runAtMs,
-    ...(spec.idempotencyKey
-      ? { idempotencyKey: spec.idempotencyKey, idempotencyWindowS: spec.idempotencyWindowS || defaults.idempotencyWindowS }
-      : {}),
   };
+  if (spec.idempotencyKey) {
+    row.idempotencyKey = spec.idempotencyKey;
+    row.idempotencyWindowS = spec.idempotencyWindowS || defaults.idempotencyWindowS;
+  }
   const ex = spec.executor;
   switch (ex?.$case) {
     case "exec": {
@@ -84,7 +99,8 @@ export function validateJobSpec(spec: JobSpec, where: string, defaults: SpecDefa
       const payload: { argv: string[]; env?: Record<string, string>; cwd?: string } = { argv };
       if (Object.keys(env).length > 0) payload.env = env;
       if (cwd) payload.cwd = cwd;
-      return { ...base, executor: "exec", payload };
+      row.payload = payload;
+      return row;
     }
     case "js": {
       const { task, payloadJson } = ex.js;
@@ -96,7 +112,9 @@ export function validateJobSpec(spec: JobSpec, where: string, defaults: SpecDefa
           fail(`js.payload_json is not valid JSON: ${(err as Error).message}`);
         }
       }
-      return { ...base, executor: "js", payload: payloadJson ? { task, payload: payloadJson } : { task } };
+      row.executor = "js";
+      row.payload = payloadJson ? { task, payload: payloadJson } : { task };
+      return row;
     }
     case undefined:
       return fail("no executor: set exec (a command) or js (a task name)");
