@@ -79,24 +79,11 @@ function encodeBatch(jobs: NewJob[]): unknown[] {
   const ti: (number | null)[] = [];
   const ki: (number | null)[] = [];
   const runAt: number[] = [];
+  let prev: NewJob | undefined;
+  let shape = 0;
   for (const j of jobs) {
-    let retry: string | undefined;
-    if (j.retry) {
-      retry = retryText.get(j.retry);
-      if (retry === undefined) retryText.set(j.retry, (retry = JSON.stringify(j.retry)));
-    }
-    const labels = isEmpty(j.labels) ? "{}" : JSON.stringify(j.labels);
-    const key = `${j.queue}\u0000${j.tenant}\u0000${j.priority}\u0000${j.cpuMillis}\u0000${j.memoryMb}\u0000${j.gpus}\u0000${labels}\u0000${j.executor}\u0000${j.timeoutMs}\u0000${j.maxAttempts}\u0000${j.idempotencyWindowS ?? ""}\u0000${j.templateName ?? ""}\u0000${j.templateVersion ?? ""}\u0000${retry ?? ""}`;
-    let shape = shapeOf.get(key);
-    if (shape === undefined) {
-      shapeOf.set(key, (shape = shapes.length + 1));
-      shapes.push({
-        si: shape, queue: j.queue, tenant: j.tenant, priority: j.priority, cpuMillis: j.cpuMillis, memoryMb: j.memoryMb,
-        gpus: j.gpus, labels: j.labels, executor: j.executor, timeoutMs: j.timeoutMs, maxAttempts: j.maxAttempts,
-        idempotencyWindowS: j.idempotencyWindowS ?? null, templateName: j.templateName ?? null,
-        templateVersion: j.templateVersion ?? null, retry: j.retry ?? null,
-      });
-    }
+    if (!prev || !sameShape(prev, j)) shape = shapeIndex(j);
+    prev = j;
     si.push(shape);
     ni.push(names.index(j.name));
     pi.push(payloads.index(JSON.stringify(j.payload)));
@@ -117,6 +104,36 @@ function encodeBatch(jobs: NewJob[]): unknown[] {
     numericArray(ki),
     numericArray(runAt),
   ];
+
+  function shapeIndex(j: NewJob): number {
+    let retry: string | undefined;
+    if (j.retry) {
+      retry = retryText.get(j.retry);
+      if (retry === undefined) retryText.set(j.retry, (retry = JSON.stringify(j.retry)));
+    }
+    const labels = isEmpty(j.labels) ? "{}" : JSON.stringify(j.labels);
+    const key = `${j.queue}\u0000${j.tenant}\u0000${j.priority}\u0000${j.cpuMillis}\u0000${j.memoryMb}\u0000${j.gpus}\u0000${labels}\u0000${j.executor}\u0000${j.timeoutMs}\u0000${j.maxAttempts}\u0000${j.idempotencyWindowS ?? ""}\u0000${j.templateName ?? ""}\u0000${j.templateVersion ?? ""}\u0000${retry ?? ""}`;
+    let shape = shapeOf.get(key);
+    if (shape === undefined) {
+      shapeOf.set(key, (shape = shapes.length + 1));
+      shapes.push({
+        si: shape, queue: j.queue, tenant: j.tenant, priority: j.priority, cpuMillis: j.cpuMillis, memoryMb: j.memoryMb,
+        gpus: j.gpus, labels: j.labels, executor: j.executor, timeoutMs: j.timeoutMs, maxAttempts: j.maxAttempts,
+        idempotencyWindowS: j.idempotencyWindowS ?? null, templateName: j.templateName ?? null,
+        templateVersion: j.templateVersion ?? null, retry: j.retry ?? null,
+      });
+    }
+    return shape;
+  }
+}
+
+/** Whether two jobs share a shape, judged cheaply (a batch's jobs usually repeat their neighbour's). */
+function sameShape(a: NewJob, b: NewJob): boolean {
+  return a.queue === b.queue && a.tenant === b.tenant && a.priority === b.priority && a.cpuMillis === b.cpuMillis &&
+    a.memoryMb === b.memoryMb && a.gpus === b.gpus && a.executor === b.executor && a.timeoutMs === b.timeoutMs &&
+    a.maxAttempts === b.maxAttempts && a.idempotencyWindowS === b.idempotencyWindowS && a.templateName === b.templateName &&
+    a.templateVersion === b.templateVersion && a.retry === b.retry &&
+    (a.labels === b.labels || (isEmpty(a.labels) && isEmpty(b.labels)));
 }
 
 function isEmpty(o: object): boolean {
