@@ -106,7 +106,9 @@ export async function writePlacements(
      ${fitCheck("$1", "$6", "$7")},
      upd AS (UPDATE jobs j SET state = 'assigned', worker_id = ok.worker_id, attempt = j.attempt + 1,
                                assigned_at = clock_timestamp(), unschedulable_reason = ''
-             FROM ok WHERE j.id = ok.id AND j.state = 'pending' AND NOT j.delayed AND j.queue = ok.queue
+             -- IS NOT DISTINCT FROM: not indexable, so the planner reads each job by id (with "=" and no
+             -- statistics yet it may scan a queue's whole pending index once per placement)
+             FROM ok WHERE j.id = ok.id AND j.state = 'pending' AND NOT j.delayed AND j.queue IS NOT DISTINCT FROM ok.queue
                AND j.cpu_millis = ok.cpu AND j.memory_mb = ok.mem AND j.gpus = ok.gpus
              RETURNING ${ASSIGNED_COLUMNS}),
      note AS (${ANNOUNCE_ASSIGNED("$10")}),
