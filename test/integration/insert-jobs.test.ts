@@ -18,9 +18,10 @@ afterEach(async () => {
   await db.drop();
 });
 
+const NO_RETRY = { backoff: "none" as const, initial_ms: 0, max_ms: 0, multiplier: 0, jitter: 0, final_exit_codes: [] };
 const base: NewJob = {
   name: "", queue: "default", tenant: "", priority: 0, cpuMillis: 100, memoryMb: 64, gpus: 0, labels: {},
-  executor: "js", payload: { task: "noop" }, timeoutMs: 0, maxAttempts: 1, retry: { backoff: "none" },
+  executor: "js", payload: { task: "noop" }, timeoutMs: 0, maxAttempts: 1, retry: NO_RETRY,
 };
 
 describe("insertJobsReporting", () => {
@@ -52,7 +53,7 @@ describe("insertJobsReporting", () => {
       ["", "default", "", 0, {}, "js", { task: "noop" }, 1, 5000],
     ]);
     expect(rows[4].retry).toEqual(retry);
-    expect(rows[0].retry).toEqual({ backoff: "none" });
+    expect(rows[0].retry).toEqual(NO_RETRY);
     expect(rows.map((r) => r.trace_context)).toEqual([null, null, null, null, null, batch[5]!.traceContext]);
     expect(rows.map((r) => r.delayed)).toEqual([false, false, false, false, false, true]);
     expect(Math.abs(rows[5].run_at_ms - runAt)).toBeLessThan(1);
