@@ -242,17 +242,17 @@ export async function insertJobsPlaced(
 ): Promise<InsertedPlaced> {
   const workers = new Dictionary();
   const queues = new Dictionary();
-  for (const p of placements) queues.index(jobs[p.ord]!.queue);
+  const queueIndexes = numericArray(placements.map((p) => queues.index(jobs[p.ord]!.queue)));
   const { rows } = await db.query<{ term_held: boolean; notes: string; id: string | null; state: string; worker_id: string | null; created_ms: number; assigned_ms: number | null }>({
     name: jobs.length <= PREPARED_MAX_ROWS ? "baton_insert_jobs_placed" : undefined,
-    text: `WITH x AS MATERIALIZED (SELECT * FROM ${INPUT}),
-     p AS (SELECT x.ord, ($12::text[])[pl.wi] AS worker_id, x."cpuMillis" AS cpu, x."memoryMb" AS mem, x.gpus, x.queue
-           FROM unnest($13::int[], $14::int[]) AS pl(ord, wi) JOIN x ON x.ord = pl.ord),
+    // The placements carry their jobs' sizes and queues, so the batch itself is read only once.
+    text: `WITH p AS (SELECT ord, ($12::text[])[wi] AS worker_id, cpu, mem, gpus, ($16::text[])[qi] AS queue
+           FROM unnest($13::int[], $14::int[], $18::int[], $19::int[], $20::int[], $21::int[]) AS p(ord, wi, cpu, mem, gpus, qi)),
      ${fitCheck("$15", "$12", "$16")},
      ins AS (INSERT INTO jobs (${COLUMNS}, state, worker_id, attempt, assigned_at)
              SELECT ${VALUES}, CASE WHEN placed_on IS NULL THEN 'pending' ELSE 'assigned' END, placed_on,
                     CASE WHEN placed_on IS NULL THEN 0 ELSE 1 END, CASE WHEN placed_on IS NULL THEN NULL ELSE clock_timestamp() END
-             FROM (SELECT x.*, ok.worker_id AS placed_on FROM x LEFT JOIN ok ON ok.ord = x.ord) x ORDER BY x.ord
+             FROM (SELECT x.*, ok.worker_id AS placed_on FROM ${INPUT} LEFT JOIN ok ON ok.ord = x.ord) x ORDER BY x.ord
              RETURNING id, state, worker_id, created_at, assigned_at),
      upd AS (SELECT id, worker_id FROM ins WHERE state = 'assigned'),
      note AS (${ANNOUNCE_ASSIGNED("$17")}),
@@ -271,6 +271,10 @@ export async function insertJobsPlaced(
       term,
       queues.values,
       announce,
+      numericArray(placements.map((p) => jobs[p.ord]!.cpuMillis)),
+      numericArray(placements.map((p) => jobs[p.ord]!.memoryMb)),
+      numericArray(placements.map((p) => jobs[p.ord]!.gpus)),
+      queueIndexes,
     ],
   });
   // ids are drawn in batch order (the insert reads the batch ORDER BY ord), so id order is input order
