@@ -121,6 +121,7 @@ class ExecAttempt implements RunningAttempt {
   readonly done: Promise<Outcome>;
   private resolveDone!: (o: Outcome) => void;
   private startedAtMs = 0;
+  private startReported = false;
   private stop: { reason: StopReason | "oom_killed"; message: string } | undefined;
   private exited = false;
   private settled = false;
@@ -157,7 +158,7 @@ class ExecAttempt implements RunningAttempt {
       control.on("error", () => {});
       // fd 3 closes without a word once the entry script has exec'd the job's command.
       control.once("end", () => {
-        if (this.entryError === "" && this.pid !== undefined && !this.settled) this.hooks.onStarted?.(this.pid, this.startedAtMs);
+        if (this.entryError === "" && !this.settled) this.reportStarted();
       });
     }
 
@@ -166,7 +167,7 @@ class ExecAttempt implements RunningAttempt {
       this.lastSample.atMs = this.startedAtMs;
       if (this.pid === undefined) return;
       confinement.started(this.pid, (message) => this.overLimit(message));
-      if (!viaEntry) hooks.onStarted?.(this.pid, this.startedAtMs);
+      if (!viaEntry) this.reportStarted();
       if (settings.usageIntervalMs > 0) this.sampleTimer = setInterval(() => this.sample(), settings.usageIntervalMs);
     });
 
@@ -217,7 +218,18 @@ class ExecAttempt implements RunningAttempt {
     void this.confinement.survey().then(send, send);
   }
 
+  /** The job's command runs: said once, and always before any of its output. */
+  private reportStarted(): void {
+    if (this.startReported || this.pid === undefined) return;
+    this.startReported = true;
+    this.hooks.onStarted?.(this.pid, this.startedAtMs);
+  }
+
   private onOutput(stream: "stdout" | "stderr", chunk: Buffer): void {
+    // Through the entry script, start is known when fd 3 closes; that event and the job's first
+    // output come on different pipes in no fixed order. Output means the command runs (the entry
+    // script writes nothing to stdout or stderr), so start is said first.
+    if (this.entryError === "") this.reportStarted();
     if (this.hooks.onLog?.(stream, chunk) !== false || this.paused) return;
     this.paused = true;
     for (const p of this.pipes) p.pause();
