@@ -45,3 +45,13 @@ export function cpuSeconds(before: CpuSample, after: CpuSample): Record<string, 
   for (const [k, v] of after) out[k] = Math.round(((v - (before.get(k) ?? 0)) / TICKS_PER_SECOND) * 100) / 100;
   return out;
 }
+
+/** Peak resident memory of a process so far, MiB (VmHWM; Linux only, else undefined). */
+export function peakRssMiB(pid: number): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Math.round(Number(m[1]) / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}

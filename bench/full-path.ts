@@ -10,7 +10,7 @@ import { freePort } from "../coordinator/db/embedded-postgres.js";
 import { JobSpec } from "../shared/gen/baton/v1/types.js";
 import { JobState } from "../shared/gen/baton/v1/types.js";
 import { freshDatabase, type ContenderResult } from "./graphile-contender.js";
-import { cpuSeconds, sampleCpu } from "./cpu-split.js";
+import { cpuSeconds, peakRssMiB, sampleCpu } from "./cpu-split.js";
 
 const BIN = fileURLToPath(new URL("../bin/baton.mjs", import.meta.url));
 const TASKS = fileURLToPath(new URL("./tasks.mjs", import.meta.url));
@@ -125,6 +125,7 @@ export async function runBaton(serverUrl: string, jobs: number, latencySamples: 
       await new Promise((r) => setTimeout(r, 100));
     }
     const cpu = cpuSeconds(cpuBefore, sampleCpu(parts));
+    const peakRss = { coordinator: peakRssMiB(procs[0]!.pid!), workers: procs.slice(1).map((p) => peakRssMiB(p.pid!)) };
     const { rows: last } = await db.query<{ ms: number }>(
       "SELECT extract(epoch FROM max(finished_at)) * 1000 AS ms FROM jobs WHERE id = ANY($1::bigint[])",
       [ids],
@@ -141,7 +142,7 @@ export async function runBaton(serverUrl: string, jobs: number, latencySamples: 
       p50_ms: round(percentile(lat, 50)),
       p99_ms: round(percentile(lat, 99)),
     });
-    process.stderr.write(`baton: submit of ${jobs} jobs took ${submitMs} ms; all done after ${totalMs} ms; CPU seconds ${JSON.stringify(cpu)}\n`);
+    process.stderr.write(`baton: submit of ${jobs} jobs took ${submitMs} ms; all done after ${totalMs} ms; CPU seconds ${JSON.stringify(cpu)}; peak RSS MiB ${JSON.stringify(peakRss)}\n`);
     client.close();
     await db.end();
     return results;
