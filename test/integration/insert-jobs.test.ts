@@ -1,22 +1,9 @@
 // The submit batch's encoding (shared shapes + per-row values) stores every job field for field.
-import pg from "pg";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createPool } from "../../coordinator/db/pool.js";
+import { describe, expect, it } from "vitest";
 import { insertJobsReporting, type NewJob } from "../../coordinator/sql/insert-jobs.js";
-import { createTestDatabase, type TestDatabase } from "../support/db.js";
+import { useTestPool } from "../support/db.js";
 
-let db: TestDatabase;
-let pool: pg.Pool;
-
-beforeEach(async () => {
-  db = await createTestDatabase();
-  pool = createPool(db.url, 2);
-});
-
-afterEach(async () => {
-  await pool.end();
-  await db.drop();
-});
+const t = useTestPool(2);
 
 const NO_RETRY = { backoff: "none" as const, initial_ms: 0, max_ms: 0, multiplier: 0, jitter: 0, final_exit_codes: [] };
 const base: NewJob = {
@@ -36,9 +23,9 @@ describe("insertJobsReporting", () => {
       { ...base, executor: "exec", payload: { argv: ["echo", "it's \"quoted\"\n\\"], env: { A: "b" } }, retry, maxAttempts: 4 },
       { ...base, traceContext: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }, runAtMs: runAt, timeoutMs: 5000 },
     ];
-    const inserted = await insertJobsReporting(pool, batch);
+    const inserted = await insertJobsReporting(t.pool, batch);
     expect(inserted.every((r) => r.created)).toBe(true);
-    const { rows } = await pool.query(
+    const { rows } = await t.pool.query(
       `SELECT id::text, name, queue, tenant, priority, cpu_millis, memory_mb, labels, executor, payload, timeout_ms, max_attempts,
               retry, trace_context, delayed, (extract(epoch FROM run_at) * 1000)::float8 AS run_at_ms
        FROM jobs ORDER BY id`,

@@ -1,7 +1,8 @@
 // One fresh database per call, cloned from the migrated template (fast, isolated, real Postgres).
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { inject } from "vitest";
+import { afterEach, beforeEach, inject } from "vitest";
+import { createPool } from "../../coordinator/db/pool.js";
 import { withDatabase } from "./urls.js";
 
 export interface TestDatabase {
@@ -35,4 +36,21 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/**
+ * For each test of the file, a fresh database and a coordinator pool on it (registers the
+ * beforeEach/afterEach hooks); read them as `t.pool` and `t.db` inside the tests.
+ */
+export function useTestPool(size: number): { readonly db: TestDatabase; readonly pool: pg.Pool } {
+  const current = {} as { db: TestDatabase; pool: pg.Pool };
+  beforeEach(async () => {
+    current.db = await createTestDatabase();
+    current.pool = createPool(current.db.url, size);
+  });
+  afterEach(async () => {
+    await current.pool.end();
+    await current.db.drop();
+  });
+  return current;
 }
