@@ -4,15 +4,18 @@ import pg from "pg";
 export type Pool = pg.Pool;
 export type Queryable = pg.Pool | pg.PoolClient | pg.Client;
 
+/**
+ * Startup options of every pooled connection: no JIT. Every statement here is short, and once a
+ * table's estimates pass jit_above_cost (a large jobs table, or one without statistics yet)
+ * compiling a hot statement costs hundreds of milliseconds (seen: an 800 ms scheduler snapshot).
+ * PGOPTIONS, if set, is kept (this replaces it otherwise); `options` in the URL replaces both.
+ */
+const NO_JIT = [process.env.PGOPTIONS, "-c jit=off"].filter(Boolean).join(" ");
+
 export function createPool(connectionString: string, max: number): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: "baton-coordinator" });
+  const pool = new pg.Pool({ connectionString, max, application_name: "baton-coordinator", options: NO_JIT });
   // An idle client's error (server restart, killed backend) must not crash the process.
   pool.on("error", () => {});
-  // No JIT: every statement here is short, and once a table's estimates pass jit_above_cost
-  // (a large jobs table, or one without statistics yet) compiling a hot statement costs hundreds
-  // of milliseconds (seen: an 800 ms scheduler snapshot). Sent first on each new connection; pg
-  // runs a client's queries in order, so nothing goes before it.
-  pool.on("connect", (client) => void client.query("SET jit = off").catch(() => {}));
   return pool;
 }
 
