@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { Queryable } from "../db/pool.js";
-import { ANNOUNCE_ASSIGNED, ANNOUNCE_CHANGED, fitCheck, type AssignedJob } from "./apply-plan.js";
+import { ANNOUNCE_ASSIGNED, fitCheck, type AssignedJob } from "./apply-plan.js";
 import { Dictionary, numericArray, PREPARED_MAX_ROWS } from "./batch-params.js";
 import type { StoredRetry } from "../api/retry-policy.js";
 
@@ -256,9 +256,9 @@ export async function insertJobsPlaced(
              RETURNING id, state, worker_id, created_at, assigned_at),
      upd AS (SELECT id, worker_id FROM ins WHERE state = 'assigned'),
      note AS (${ANNOUNCE_ASSIGNED("$17")}),
-     changed AS (${ANNOUNCE_CHANGED}),
+     -- No baton_job_changed: nobody can be watching a job before the statement that makes it commits.
      -- notes is selected so that the notifications are sent (an unread CTE column is never computed)
-     held AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM t) AS term_held, (SELECT count(*) FROM note) + (SELECT count(*) FROM changed) AS notes)
+     held AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM t) AS term_held, (SELECT count(*) FROM note) AS notes)
      SELECT held.term_held, held.notes, ins.id::text AS id, ins.state, ins.worker_id,
             (extract(epoch FROM ins.created_at) * 1000)::float8 AS created_ms,
             (extract(epoch FROM ins.assigned_at) * 1000)::float8 AS assigned_ms
