@@ -9,7 +9,7 @@ import type { SubmitMetrics } from "../metrics/coordinator-metrics.js";
 import { withTransaction } from "../db/pool.js";
 import { cancelJob } from "../sql/cancel-job.js";
 import { beginSubmit } from "../../shared/tracing/job-spans.js";
-import { insertJobsReporting, type InsertedJob, type NewJob } from "../sql/insert-jobs.js";
+import { insertJobsReporting, schedJobOf, type InsertedJob, type NewJob } from "../sql/insert-jobs.js";
 import { CHANNELS, notify, notifyIds } from "../sql/notify.js";
 import { getJob, listJobs } from "../sql/read-jobs.js";
 import { InvalidArgumentError, NotFoundError, unary } from "./grpc-errors.js";
@@ -78,17 +78,7 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
       deps.metrics?.submitted(rows);
       const now = Date.now();
       const delayed = rows.map((r) => (r.runAtMs ?? 0) > now);
-      const jobs = rows.flatMap((r, i) => delayed[i] ? [] : [{
-        id: created[i]!.id,
-        priority: r.priority,
-        createdAtMs: now,
-        cpuMillis: r.cpuMillis,
-        memoryMb: r.memoryMb,
-        gpus: r.gpus,
-        labels: r.labels,
-        queue: r.queue,
-        tenant: r.tenant,
-      }]);
+      const jobs = rows.flatMap((r, i) => (delayed[i] ? [] : [schedJobOf(created[i]!.id, r, now)]));
       if (jobs.length === 0 || delayed.includes(true) || !deps.submitToLocalLeader(jobs)) await notify(pool, CHANNELS.wake).catch(() => {});
       return { ids };
     }),

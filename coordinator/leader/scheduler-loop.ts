@@ -5,7 +5,7 @@ import { schedule } from "../../shared/scheduling/schedule.js";
 import type { Plan, Reservation, SchedJob, SchedQueue, SchedWorker, Strategy } from "../../shared/scheduling/types.js";
 import { loadSnapshot } from "../sql/load-snapshot.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
-import type { InsertedJob, InsertedPlaced, NewJob } from "../sql/insert-jobs.js";
+import { schedJobOf, type InsertedJob, type InsertedPlaced, type NewJob } from "../sql/insert-jobs.js";
 import type { SchedulerMetrics } from "../metrics/coordinator-metrics.js";
 import type { PlanApplier, PlanToApply } from "./plan-applier.js";
 
@@ -99,7 +99,7 @@ export class SchedulerLoop {
     if (this.stopped || this.running || !this.queueDrained || this.workers.length === 0) return undefined;
     const now = Date.now();
     if (rows.some((r) => r.idempotencyKey || (r.runAtMs ?? 0) > now)) return undefined;
-    const jobs = rows.map((r, i) => toSchedJob(String(i), r, now));
+    const jobs = rows.map((r, i) => schedJobOf(String(i), r, now));
     const plan = schedule({ nowMs: now, strategy: this.opts.strategy(), jobs, workers: this.workers, queues: this.queues, reservation: this.opts.reservation });
     if (plan.placements.length === 0) return undefined;
     let resolve!: (inserted: InsertedJob[]) => void;
@@ -115,10 +115,7 @@ export class SchedulerLoop {
       }
       resolve(result.inserted);
       if (!result.termHeld) throw await this.applier.fenced(this.opts.term);
-      for (const a of result.assigned) this.placedInStep.add(a.id);
-      this.opts.metrics?.planApplied(plan.placements.length, result.assigned, () => now);
-      this.opts.deliver(result.assigned);
-      this.account(result.assigned);
+      this.placed(plan.placements.length, result.assigned, () => now);
       if (result.assigned.length === rows.length) return false;
       this.queueDrained = false;
       return true; // a pass places the rest (and reports what can never be placed)
@@ -214,15 +211,19 @@ export class SchedulerLoop {
       return { jobId: p.jobId, workerId: p.workerId, cpuMillis: j.cpuMillis, memoryMb: j.memoryMb, gpus: j.gpus, queue: j.queue };
     });
     const applied = await this.applier.apply(this.opts.term, { placements, unschedulable });
-    for (const a of applied.assigned) this.placedInStep.add(a.id);
-    this.opts.metrics?.planApplied(placements.length, applied.assigned, (id) => byId.get(id)?.createdAtMs);
-    this.opts.deliver(applied.assigned);
-    this.account(applied.assigned);
+    this.placed(placements.length, applied.assigned, (id) => byId.get(id)?.createdAtMs);
     return applied.assigned.length;
   }
 
-  /** Keeps the cached view conservative: counts what was just placed as allocated (and as running in its queue). */
-  private account(assigned: readonly AssignedJob[]): void {
+  /**
+   * Placements were written (by a pass or with a submit): remembered for this step, measured, sent
+   * to the workers, and counted in the cached view. The view stays conservative: what was just
+   * placed counts as allocated (and as running in its queue).
+   */
+  private placed(planned: number, assigned: AssignedJob[], createdAtMs: (jobId: string) => number | undefined): void {
+    for (const a of assigned) this.placedInStep.add(a.id);
+    this.opts.metrics?.planApplied(planned, assigned, createdAtMs);
+    this.opts.deliver(assigned);
     const workers = new Map(this.workers.map((w) => [w.id, w]));
     const queues = new Map(this.queues.map((q) => [q.name, q]));
     const minPriority = this.opts.reservation?.minPriority ?? -Infinity;
@@ -247,11 +248,4 @@ export class SchedulerLoop {
       }
     }
   }
-}
-
-function toSchedJob(id: string, r: NewJob, createdAtMs: number): SchedJob {
-  return {
-    id, priority: r.priority, createdAtMs, cpuMillis: r.cpuMillis, memoryMb: r.memoryMb, gpus: r.gpus,
-    labels: r.labels, queue: r.queue, tenant: r.tenant,
-  };
 }

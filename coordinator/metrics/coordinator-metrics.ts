@@ -265,7 +265,7 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
       else endsByLabels.set(key, { labels: { [LABELS.queue]: queue, [LABELS.outcome]: outcome, [LABELS.reason]: reason }, n: 1 });
       if (f.startedAtMs > 0 && f.atMs >= f.startedAtMs) {
         const seconds = (f.atMs - f.startedAtMs) / 1000;
-        this.durationOf(queue, outcome).observe(seconds);
+        this.jobDuration.observe({ [LABELS.queue]: queue, [LABELS.outcome]: outcome }, seconds);
         this.otel.duration.record(seconds, { [LABELS.queue]: queue, [LABELS.outcome]: outcome });
       }
     }
@@ -275,23 +275,6 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
       this.otel.finished.add(n, labels);
     }
     for (const f of finished) this.queues.forget(f.jobId, f.attempt);
-  }
-
-  // Histogram children by label values: observing through one skips hashing the labels each time.
-  private readonly durations = new Map<string, Histogram.Internal<string>>();
-  private readonly latencies = new Map<string, Histogram.Internal<string>>();
-
-  private durationOf(queue: string, outcome: string): Histogram.Internal<string> {
-    const key = `${queue}\u0000${outcome}`;
-    let h = this.durations.get(key);
-    if (!h) this.durations.set(key, (h = this.jobDuration.labels({ [LABELS.queue]: queue, [LABELS.outcome]: outcome })));
-    return h;
-  }
-
-  private latencyOf(queue: string): Histogram.Internal<string> {
-    let h = this.latencies.get(queue);
-    if (!h) this.latencies.set(queue, (h = this.schedulingLatency.labels({ [LABELS.queue]: queue })));
-    return h;
   }
 
   passDone(seconds: number): void {
@@ -310,7 +293,7 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
       const created = a.attempt === 1 ? createdAtMs(a.id) : undefined; // retries are not submit → placed
       if (created === undefined) continue;
       const seconds = Math.max(0, now - created) / 1000;
-      this.latencyOf(a.queue).observe(seconds);
+      this.schedulingLatency.observe({ [LABELS.queue]: a.queue }, seconds);
       this.otel.latency.record(seconds, { [LABELS.queue]: a.queue });
     }
   }

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { SchedJob } from "../../shared/scheduling/types.js";
 import type { Queryable } from "../db/pool.js";
 import { ANNOUNCE_ASSIGNED, fitCheck, type AssignedJob } from "./apply-plan.js";
 import { Dictionary, numericArray, PREPARED_MAX_ROWS } from "./batch-params.js";
@@ -28,6 +29,14 @@ export interface NewJob {
   retry?: StoredRetry;
   /** not placed before this time (epoch ms); 0 or absent: now */
   runAtMs?: number;
+}
+
+/** A new job as the scheduler sees it. */
+export function schedJobOf(id: string, r: NewJob, createdAtMs: number): SchedJob {
+  return {
+    id, priority: r.priority, createdAtMs, cpuMillis: r.cpuMillis, memoryMb: r.memoryMb, gpus: r.gpus,
+    labels: r.labels, queue: r.queue, tenant: r.tenant,
+  };
 }
 
 export interface InsertedJob {
