@@ -21,7 +21,7 @@ export async function changePendingJob(db: Queryable, id: string, c: JobChange):
               run_at = CASE WHEN $7::float8 > 0 THEN to_timestamp($7::float8 / 1000.0) ELSE now() END,
               delayed = $7::float8 > 0 AND to_timestamp($7::float8 / 1000.0) > now(),
               unschedulable_reason = ''
-       WHERE id = $1 AND state = 'pending'
+       WHERE id = $1 AND (state = 'pending') IS TRUE -- by primary key whatever the statistics say (see stillPending)
        RETURNING id
      )
      SELECT 'pending' AS state, true AS changed FROM upd

@@ -131,14 +131,17 @@ interface JobJson {
   unschedulable_reason: string;
 }
 
-/** Records (or clears) why jobs cannot be placed anywhere (leader-only, fenced by the term). */
+/**
+ * Records (or clears) why jobs cannot be placed anywhere (leader-only, fenced by the term).
+ * `(state = 'pending') IS TRUE`: read by primary key whatever the statistics say (see stillPending).
+ */
 export async function setUnschedulable(db: Queryable, term: number, ids: string[], reasons: string[]): Promise<void> {
   if (ids.length === 0) return;
   await db.query(
     `WITH t AS (SELECT term FROM baton_term WHERE id = 1 AND term = $3 FOR SHARE),
      upd AS (UPDATE jobs j SET unschedulable_reason = u.reason
              FROM unnest($1::bigint[], $2::text[]) AS u(id, reason)
-             WHERE j.id = u.id AND j.state = 'pending' AND EXISTS (SELECT 1 FROM t)
+             WHERE j.id = u.id AND (j.state = 'pending') IS TRUE AND EXISTS (SELECT 1 FROM t)
              RETURNING j.id)
      SELECT pg_notify('${CHANNELS.jobChanged}', string_agg(id::text, ','))
      FROM (SELECT id, (row_number() OVER ()) / 350 AS chunk FROM upd) c GROUP BY chunk`,

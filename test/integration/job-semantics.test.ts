@@ -148,6 +148,35 @@ describe("delayed jobs", () => {
     const snap = await loadSnapshot(pool, 100);
     expect(snap.jobs.map((j) => j.id).sort()).toEqual([...ready].sort());
   });
+
+  it("are placed by primary key, not by a pending index, when the statistics were taken with an empty queue", async () => {
+    // An idle cluster gets vacuumed with nothing pending, then a burst arrives: the planner
+    // believes the pending indexes (which hold `id` too) empty and would read one end to end per
+    // placed job. Each such read is an index scan, counted in pg_stat_user_indexes.
+    await pool.query(`INSERT INTO workers (id, name, cpu_millis, memory_mb, slots) VALUES ('w9', 'w9', 64000, 65536, 64)`);
+    const done = await insertJobs(pool, Array.from({ length: 3000 }, () => job()));
+    await pool.query("UPDATE jobs SET state = 'succeeded', finished_at = now() WHERE id = ANY($1::bigint[])", [done]);
+    await pool.query("VACUUM ANALYZE jobs");
+    const ids = await insertJobs(pool, Array.from({ length: 3000 }, () => job()));
+    const pendingIndexScans = async () => {
+      const { rows } = await pool.query<{ n: string }>(
+        "SELECT sum(idx_scan) AS n FROM pg_stat_user_indexes WHERE indexrelname IN ('jobs_pending_idx', 'jobs_pending_queue_idx')",
+      );
+      return Number(rows[0]!.n);
+    };
+    const client = await pool.connect();
+    try {
+      await client.query("SELECT pg_stat_force_next_flush()"); // what came before is counted now
+      const before = await pendingIndexScans();
+      const placements = ids.slice(0, 40).map((id) => ({ jobId: id, workerId: "w9", cpuMillis: 100, memoryMb: 64, gpus: 0, queue: "default" }));
+      const written = await writePlacements(client, 0, placements, []);
+      expect(written.assigned).toHaveLength(40);
+      await client.query("SELECT pg_stat_force_next_flush()"); // this backend's counts are flushed before it answers
+      expect(await pendingIndexScans()).toBe(before);
+    } finally {
+      client.release();
+    }
+  });
 });
 
 describe("retention of finished jobs", () => {
