@@ -34,6 +34,7 @@
 // GRAPHILE_BENCH_DEBUG=1 adds a breakdown of the throughput run on stderr.
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { cpuSeconds, peakRssMiB, sampleCpu } from "./cpu-split.js";
 import pg from "pg";
 import { Logger, runMigrations } from "graphile-worker";
 
@@ -234,6 +235,8 @@ export async function runGraphile(opts: GraphileOptions): Promise<ContenderResul
     stage = "throughput";
     const specs = batch(jobs);
     const tp = (phase = new Phase(jobs));
+    const parts = { workers: children.map((c) => c.pid!) };
+    const cpuBefore = sampleCpu(parts);
     const t0 = now();
     await race(addJobsInOneCall(db, specs));
     const tAdded = now();
@@ -241,6 +244,11 @@ export async function runGraphile(opts: GraphileOptions): Promise<ContenderResul
     const tStarted = now();
     await queueEmpty();
     const t1 = now();
+    const cpu = cpuSeconds(cpuBefore, sampleCpu(parts));
+    process.stderr.write(
+      `graphile-worker: all done after ${Math.round(t1 - t0)} ms; CPU seconds ${JSON.stringify(cpu)}; ` +
+        `peak RSS MiB ${JSON.stringify({ workers: children.map((c) => peakRssMiB(c.pid!)) })}\n`,
+    );
     if (process.env.GRAPHILE_BENCH_DEBUG) {
       const first = tp.starts.reduce((a, b) => Math.min(a, b), Infinity);
       console.error(
