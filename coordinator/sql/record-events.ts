@@ -70,6 +70,52 @@ export async function recordFinished(db: Queryable, events: FinishedEvent[]): Pr
     const key = `${e.jobId}:${e.attempt}`;
     return seen.has(key) ? false : (seen.add(key), true);
   });
+  // Most reports are plain successes of the current attempt: they take the short statement. What
+  // it did not change (a stale attempt, a job that ended meanwhile) goes through the full one,
+  // which decides it exactly as if the short one had not run.
+  const successes = unique.filter(isPlainSuccess);
+  if (successes.length === 0) return recordEnds(db, unique);
+  const succeeded = await recordSuccesses(db, successes);
+  if (succeeded.length === unique.length) return succeeded;
+  const done = new Set(succeeded.map((r) => r.id));
+  const rest = unique.filter((e) => !done.has(e.jobId) || !isPlainSuccess(e));
+  return rest.length === 0 ? succeeded : succeeded.concat(await recordEnds(db, rest));
+}
+
+const isPlainSuccess = (e: FinishedEvent) => e.reason === "exited" && e.exitCode === 0 && e.message === "";
+
+/**
+ * Plain successes (exit 0, no message) of attempts that are still current: running or assigned →
+ * succeeded, in one UPDATE by id. Returns the jobs it changed. A success ends the job even when
+ * its cancel was requested meanwhile (as in recordEnds), and a current attempt leaves no history row.
+ */
+async function recordSuccesses(db: Queryable, events: FinishedEvent[]): Promise<{ id: string; state: string }[]> {
+  const { rows } = await db.query<{ id: string; state: string }>({
+    name: events.length <= PREPARED_MAX_ROWS ? "baton_record_succeeded" : undefined,
+    text: `WITH e AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::float8[], $5::float8[], $6::int8[])
+                     AS e(id, attempt, at_ms, started_ms, cpu_seconds, peak_memory_bytes)),
+     upd AS (UPDATE jobs j SET state = 'succeeded', exit_code = 0, reason = 'exited', message = '',
+                    started_at = coalesce(j.started_at, CASE WHEN e.started_ms > 0 THEN to_timestamp(e.started_ms / 1000.0) END),
+                    finished_at = to_timestamp(e.at_ms / 1000.0), cpu_seconds = nullif(e.cpu_seconds, 0),
+                    peak_memory_bytes = nullif(e.peak_memory_bytes, 0), usage = NULL, delayed = false
+             FROM e WHERE j.id = e.id AND j.attempt = e.attempt AND j.state IN ('assigned', 'running')
+             RETURNING j.id, j.state),
+     note AS (${ANNOUNCE("upd")})
+     SELECT id, state FROM upd WHERE (SELECT count(*) FROM note) >= 0`,
+    values: [
+      numericArray(events.map((e) => e.jobId)),
+      numericArray(events.map((e) => e.attempt)),
+      numericArray(events.map((e) => e.atMs)),
+      numericArray(events.map((e) => e.startedAtMs)),
+      numericArray(events.map((e) => e.cpuSeconds ?? 0)),
+      numericArray(events.map((e) => Math.round(e.peakMemoryBytes ?? 0))),
+    ],
+  });
+  return rows;
+}
+
+/** Any reports, each decided as recordFinished describes; `unique` holds one report per attempt. */
+async function recordEnds(db: Queryable, unique: FinishedEvent[]): Promise<{ id: string; state: string }[]> {
   // Reasons, workers and messages repeat across a batch: each travels once, rows carry its index.
   const reasons = new Dictionary();
   const workers = new Dictionary();

@@ -216,6 +216,37 @@ describe("attempts as fencing tokens", () => {
     expect(all.rows).toEqual([{ attempt: 1, worker_id: "w1", exit_code: 1 }, { attempt: 2, worker_id: "w2", exit_code: 0 }]);
   });
 
+  it("a batch mixing current successes, a stale success, a repeat and failures: each report decided as if alone", async () => {
+    await worker("w1", 8, 4000);
+    await worker("w2", 8, 4000);
+    const [a, b, c, d] = await insertJobs(pool, [job(), job({ maxAttempts: 3 }), job({ maxAttempts: 1 }), job()]);
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    await applier.apply(term, { placements: [at(a!, "w1"), at(b!, "w1"), at(c!, "w1"), at(d!, "w1")], unschedulable: [] });
+    // b's first attempt is lost and the job placed again on w2.
+    await pool.query("UPDATE jobs SET state = 'pending' WHERE id = $1", [b]);
+    await applier.apply(term, { placements: [at(b!, "w2")], unschedulable: [] });
+    const now = Date.now();
+    const ev = (jobId: string, attempt: number, exitCode: number, message = "") =>
+      ({ jobId, attempt, workerId: "w1", atMs: now, startedAtMs: now - 5, exitCode, reason: "exited", message });
+    const result = await recordFinished(pool, [ev(a!, 1, 0), ev(b!, 1, 0), ev(a!, 1, 1), ev(c!, 1, 2), ev(d!, 1, 0, "all good")]);
+    expect([...result].sort((x, y) => Number(x.id) - Number(y.id))).toEqual([
+      { id: a, state: "succeeded" },
+      { id: c, state: "failed" },
+      { id: d, state: "succeeded" },
+    ]);
+    const { rows } = await pool.query("SELECT id::text, state, attempt, exit_code, message, started_at IS NOT NULL AS started FROM jobs ORDER BY id");
+    expect(rows).toEqual([
+      { id: a, state: "succeeded", attempt: 1, exit_code: 0, message: "", started: true },
+      { id: b, state: "assigned", attempt: 2, exit_code: null, message: "", started: false },
+      { id: c, state: "failed", attempt: 1, exit_code: 2, message: "", started: true },
+      { id: d, state: "succeeded", attempt: 1, exit_code: 0, message: "all good", started: true },
+    ]);
+    // The stale success is kept as b's attempt 1, under the worker that sent it.
+    const hist = await pool.query("SELECT attempt, worker_id, exit_code FROM job_attempts WHERE job_id = $1", [b]);
+    expect(hist.rows).toEqual([{ attempt: 1, worker_id: "w1", exit_code: 0 }]);
+  });
+
   it("retries a failed attempt while attempts remain, then fails; a refusal by the worker re-queues", async () => {
     await worker("w1", 4);
     const [id] = await insertJobs(pool, [job({ maxAttempts: 2 })]);
