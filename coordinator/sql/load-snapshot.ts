@@ -31,7 +31,7 @@ export interface LoadedSnapshot {
  * unfenced) and says when the next one comes due: no extra round trip per pass for the promoter.
  */
 export async function loadSnapshot(db: Queryable, maxJobs: number, reservedPriority: number | null = null): Promise<LoadedSnapshot> {
-  const { rows } = await db.query<{ workers: WorkerJson[]; jobs: JobJson[]; queues: QueueJson[]; lim: number; promoted: number; next_ms: number | null }>({
+  const { rows } = await db.query<{ workers: WorkerJson[]; queues: QueueJson[]; lim: number; promoted: number; next_ms: number | null } & HeadColumns>({
     name: "baton_load_snapshot",
     text: `WITH due AS (
        UPDATE jobs SET delayed = false WHERE state = 'pending' AND delayed AND run_at <= now() RETURNING id
@@ -55,15 +55,22 @@ export async function loadSnapshot(db: Queryable, maxJobs: number, reservedPrior
            FROM queues q WHERE q.paused OR q.concurrency_cap IS NOT NULL),
      lim AS (SELECT least($1::int, 200 + coalesce(sum(greatest(0, slots - a_slots)), 0))::int AS n FROM w)
      SELECT (SELECT coalesce(json_agg(w ORDER BY w.id), '[]') FROM w) AS workers,
-            (SELECT coalesce(json_agg(j), '[]') FROM (
-               SELECT id::text, priority, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms, cpu_millis,
-                      memory_mb, gpus, labels, queue, tenant, unschedulable_reason
-               FROM jobs WHERE queue NOT IN (SELECT name FROM q WHERE paused OR running >= cap) AND state = 'pending' AND NOT delayed ORDER BY priority DESC, jobs.id LIMIT (SELECT n FROM lim)) j) AS jobs,
+            h.*,
             (SELECT coalesce(json_agg(q), '[]') FROM q) AS queues,
             (SELECT n FROM lim) AS lim,
             (SELECT count(*) FROM due)::int AS promoted,
             (SELECT (extract(epoch FROM min(run_at)) * 1000)::float8 FROM jobs
-             WHERE state = 'pending' AND delayed AND run_at > now()) AS next_ms`,
+             WHERE state = 'pending' AND delayed AND run_at > now()) AS next_ms
+     -- The head as one array per column, in queue order: numbers as array text (split here, far
+     -- cheaper than a JSON object per job on both sides), strings and labels as JSON arrays.
+     FROM (SELECT array_agg(id)::text AS ids, array_agg(priority)::text AS priorities, array_agg(created_ms)::text AS created,
+                  array_agg(cpu_millis)::text AS cpus, array_agg(memory_mb)::text AS mems, array_agg(gpus)::text AS gpus,
+                  json_agg(labels) AS labels, json_agg(queue) AS queues_of, json_agg(tenant) AS tenants,
+                  json_agg(unschedulable_reason) AS reasons
+           FROM (SELECT id, priority, round(extract(epoch FROM created_at) * 1000, 3) AS created_ms, cpu_millis, memory_mb, gpus,
+                        labels, queue, tenant, unschedulable_reason
+                 FROM jobs WHERE queue NOT IN (SELECT name FROM q WHERE paused OR running >= cap) AND state = 'pending' AND NOT delayed
+                 ORDER BY priority DESC, jobs.id LIMIT (SELECT n FROM lim)) j) h`,
     values: [maxJobs, reservedPriority],
   });
   const r = rows[0]!;
@@ -79,19 +86,47 @@ export async function loadSnapshot(db: Queryable, maxJobs: number, reservedPrior
       lowAllocated: { cpuMillis: w.l_cpu, memoryMb: w.l_mem, gpus: w.l_gpus, slots: w.l_slots },
     })),
     queues: r.queues.map((q) => ({ name: q.name, cap: q.cap, running: q.running, paused: q.paused })),
-    jobs: r.jobs.map((j) => ({
-      id: j.id,
-      priority: j.priority,
-      createdAtMs: j.created_ms,
-      cpuMillis: j.cpu_millis,
-      memoryMb: j.memory_mb,
-      gpus: j.gpus,
-      labels: j.labels,
-      queue: j.queue,
-      tenant: j.tenant,
-      unschedulableReason: j.unschedulable_reason,
-    })),
+    jobs: headOf(r),
   };
+}
+
+interface HeadColumns {
+  /** array text, e.g. "{1,2}"; null when the head is empty */
+  ids: string | null;
+  priorities: string | null;
+  created: string | null;
+  cpus: string | null;
+  mems: string | null;
+  gpus: string | null;
+  labels: Record<string, string>[] | null;
+  queues_of: string[] | null;
+  tenants: string[] | null;
+  reasons: string[] | null;
+}
+
+/** The elements of a one-dimensional numeric array's text ("{1,2,3}"), as strings. */
+const elements = (text: string): string[] => text.slice(1, -1).split(",");
+
+function headOf(h: HeadColumns): PendingJob[] {
+  if (h.ids === null) return [];
+  const ids = elements(h.ids);
+  const priorities = elements(h.priorities!);
+  const created = elements(h.created!);
+  const cpus = elements(h.cpus!);
+  const mems = elements(h.mems!);
+  const gpus = elements(h.gpus!);
+  return ids.map((id, i) => ({
+    id,
+    priority: Number(priorities[i]),
+    createdAtMs: Number(created[i]),
+    cpuMillis: Number(cpus[i]),
+    memoryMb: Number(mems[i]),
+    gpus: Number(gpus[i]),
+    labels: h.labels![i]!,
+    queue: h.queues_of![i]!,
+    tenant: h.tenants![i]!,
+    unschedulableReason: h.reasons![i]!,
+  }));
 }
 
 interface WorkerJson {
@@ -118,18 +153,6 @@ interface QueueJson {
   paused: boolean;
 }
 
-interface JobJson {
-  id: string;
-  priority: number;
-  created_ms: number;
-  cpu_millis: number;
-  memory_mb: number;
-  gpus: number;
-  labels: Record<string, string>;
-  queue: string;
-  tenant: string;
-  unschedulable_reason: string;
-}
 
 /**
  * Records (or clears) why jobs cannot be placed anywhere (leader-only, fenced by the term).

@@ -149,6 +149,25 @@ describe("delayed jobs", () => {
     expect(snap.jobs.map((j) => j.id).sort()).toEqual([...ready].sort());
   });
 
+  it("make a snapshot head in priority then age order, each job with its size, labels, queue, tenant and reason", async () => {
+    expect((await loadSnapshot(pool, 100)).jobs).toEqual([]);
+    const [low, high, odd] = await insertJobs(pool, [
+      job({ priority: 1, cpuMillis: 250, memoryMb: 32, gpus: 1, labels: { zone: "a" }, queue: "q1", tenant: "t1" }),
+      job({ priority: 9 }),
+      job({ priority: 1, labels: { "k,\"{}": "v, \"ü\" {x}" }, queue: "q,\"2", tenant: "{t}" }),
+    ]);
+    await pool.query("UPDATE jobs SET unschedulable_reason = 'no worker has 9 GPUs, \"quoted\"' WHERE id = $1", [odd]);
+    const { rows } = await pool.query<{ id: string; ms: number }>("SELECT id::text, (extract(epoch FROM created_at) * 1000)::float8 AS ms FROM jobs");
+    const created = new Map(rows.map((r) => [r.id, r.ms]));
+    const head = (await loadSnapshot(pool, 100)).jobs;
+    expect(head.map((j) => j.id)).toEqual([high, low, odd]);
+    expect(head[1]).toEqual({
+      id: low, priority: 1, createdAtMs: created.get(low!), cpuMillis: 250, memoryMb: 32, gpus: 1, labels: { zone: "a" },
+      queue: "q1", tenant: "t1", unschedulableReason: "",
+    });
+    expect(head[2]).toMatchObject({ labels: { "k,\"{}": "v, \"ü\" {x}" }, queue: "q,\"2", tenant: "{t}", unschedulableReason: 'no worker has 9 GPUs, "quoted"' });
+  });
+
   it("are placed by primary key, not by a pending index, when the statistics were taken with an empty queue", async () => {
     // An idle cluster gets vacuumed with nothing pending, then a burst arrives: the planner
     // believes the pending indexes (which hold `id` too) empty and would read one end to end per
