@@ -61,8 +61,9 @@ export async function loadSnapshot(db: Queryable, maxJobs: number, reservedPrior
             (SELECT count(*) FROM due)::int AS promoted,
             (SELECT (extract(epoch FROM min(run_at)) * 1000)::float8 FROM jobs
              WHERE state = 'pending' AND delayed AND run_at > now()) AS next_ms
-     -- The head as one array per column, in queue order: numbers as array text (split here, far
-     -- cheaper than a JSON object per job on both sides), strings and labels as JSON arrays.
+     -- The head as one array per column (aligned: one aggregation over the same rows; the scheduler
+     -- orders the jobs itself): numbers as array text, split here, far cheaper than a JSON object
+     -- per job on both sides; strings and labels as JSON arrays.
      FROM (SELECT array_agg(id)::text AS ids, array_agg(priority)::text AS priorities, array_agg(created_ms)::text AS created,
                   array_agg(cpu_millis)::text AS cpus, array_agg(memory_mb)::text AS mems, array_agg(gpus)::text AS gpus,
                   json_agg(labels) AS labels, json_agg(queue) AS queues_of, json_agg(tenant) AS tenants,

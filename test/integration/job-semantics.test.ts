@@ -149,7 +149,7 @@ describe("delayed jobs", () => {
     expect(snap.jobs.map((j) => j.id).sort()).toEqual([...ready].sort());
   });
 
-  it("make a snapshot head in priority then age order, each job with its size, labels, queue, tenant and reason", async () => {
+  it("make a snapshot head of the queue's top (priority, then age), each job with its size, labels, queue, tenant and reason", async () => {
     expect((await loadSnapshot(pool, 100)).jobs).toEqual([]);
     const [low, high, odd] = await insertJobs(pool, [
       job({ priority: 1, cpuMillis: 250, memoryMb: 32, gpus: 1, labels: { zone: "a" }, queue: "q1", tenant: "t1" }),
@@ -159,13 +159,17 @@ describe("delayed jobs", () => {
     await pool.query("UPDATE jobs SET unschedulable_reason = 'no worker has 9 GPUs, \"quoted\"' WHERE id = $1", [odd]);
     const { rows } = await pool.query<{ id: string; ms: number }>("SELECT id::text, (extract(epoch FROM created_at) * 1000)::float8 AS ms FROM jobs");
     const created = new Map(rows.map((r) => [r.id, r.ms]));
-    const head = (await loadSnapshot(pool, 100)).jobs;
-    expect(head.map((j) => j.id)).toEqual([high, low, odd]);
-    expect(head[1]).toEqual({
+    // The scheduler orders the head itself: only which jobs are in it, and each job's fields, matter.
+    const byId = new Map((await loadSnapshot(pool, 100)).jobs.map((j) => [j.id, j]));
+    expect([...byId.keys()].sort()).toEqual([high, low, odd].sort());
+    expect(byId.get(low!)).toEqual({
       id: low, priority: 1, createdAtMs: created.get(low!), cpuMillis: 250, memoryMb: 32, gpus: 1, labels: { zone: "a" },
       queue: "q1", tenant: "t1", unschedulableReason: "",
     });
-    expect(head[2]).toMatchObject({ labels: { "k,\"{}": "v, \"ü\" {x}" }, queue: "q,\"2", tenant: "{t}", unschedulableReason: 'no worker has 9 GPUs, "quoted"' });
+    expect(byId.get(odd!)).toMatchObject({ labels: { "k,\"{}": "v, \"ü\" {x}" }, queue: "q,\"2", tenant: "{t}", unschedulableReason: 'no worker has 9 GPUs, "quoted"' });
+    expect(byId.get(high!)).toMatchObject({ priority: 9, labels: {}, queue: "default" });
+    // A head of two: the higher priority, then the older of the two others.
+    expect((await loadSnapshot(pool, 2)).jobs.map((j) => j.id).sort()).toEqual([high, low].sort());
   });
 
   it("are placed by primary key, not by a pending index, when the statistics were taken with an empty queue", async () => {
