@@ -29,6 +29,15 @@ export function numericArray(values: readonly (number | string | null)[]): strin
 }
 
 /**
+ * The elements of a one-dimensional numeric array as Postgres writes it (`{1,2,3}`, e.g.
+ * `array_agg(id)::text`), as strings: the inverse of numericArray, and far cheaper to read than
+ * one result row per element. Empty for NULL (an aggregate over no rows) or `{}`.
+ */
+export function numericElements(text: string | null): string[] {
+  return text === null || text.length <= 2 ? [] : text.slice(1, -1).split(",");
+}
+
+/**
  * Batches up to this many rows run as a prepared statement (planned once per connection: the
  * planning of a hot statement costs more than its execution for a row or two, which is what a
  * lone submit waits on). Larger batches are planned for their size each time: a generic plan

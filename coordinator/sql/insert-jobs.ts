@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { SchedJob } from "../../shared/scheduling/types.js";
 import type { Queryable } from "../db/pool.js";
 import { ANNOUNCE_ASSIGNED, fitCheck, type AssignedJob } from "./apply-plan.js";
-import { Dictionary, numericArray, PREPARED_MAX_ROWS } from "./batch-params.js";
+import { Dictionary, numericArray, numericElements, PREPARED_MAX_ROWS } from "./batch-params.js";
 import type { StoredRetry } from "../api/retry-policy.js";
 
 export interface NewJob {
@@ -252,7 +252,10 @@ export async function insertJobsPlaced(
   const workers = new Dictionary();
   const queues = new Dictionary();
   const queueIndexes = numericArray(placements.map((p) => queues.index(jobs[p.ord]!.queue)));
-  const { rows } = await db.query<{ term_held: boolean; notes: string; id: string | null; state: string; worker_id: string | null; created_ms: number; assigned_ms: number | null }>({
+  const { rows } = await db.query<{
+    term_held: boolean; notes: string; ids: string | null; created_ms: number | null;
+    placed: string | null; placed_on: string[] | null; assigned_ms: string | null;
+  }>({
     name: jobs.length <= PREPARED_MAX_ROWS ? "baton_insert_jobs_placed" : undefined,
     // The placements carry their jobs' sizes and queues, so the batch itself is read only once.
     text: `WITH p AS (SELECT ord, ($12::text[])[wi] AS worker_id, cpu, mem, gpus, ($16::text[])[qi] AS queue
@@ -267,11 +270,15 @@ export async function insertJobsPlaced(
      note AS (${ANNOUNCE_ASSIGNED("$17")}),
      -- No baton_job_changed: nobody can be watching a job before the statement that makes it commits.
      -- notes is selected so that the notifications are sent (an unread CTE column is never computed)
-     held AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM t) AS term_held, (SELECT count(*) FROM note) AS notes)
-     SELECT held.term_held, held.notes, ins.id::text AS id, ins.state, ins.worker_id,
-            (extract(epoch FROM ins.created_at) * 1000)::float8 AS created_ms,
-            (extract(epoch FROM ins.assigned_at) * 1000)::float8 AS assigned_ms
-     FROM held LEFT JOIN ins ON true ORDER BY ins.id`,
+     held AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM t) AS term_held, (SELECT count(*) FROM note) AS notes),
+     -- One row: the ids as one array (a 20,000-job batch is one value to read, not 20,000 rows), the
+     -- statement's creation time (now(): the same for every row), and the placed jobs as arrays.
+     placed AS (SELECT array_agg(id ORDER BY id)::text AS ids, json_agg(worker_id ORDER BY id) AS placed_on,
+                       array_agg(round(extract(epoch FROM assigned_at) * 1000, 3) ORDER BY id)::text AS assigned_ms
+                FROM ins WHERE state = 'assigned')
+     SELECT held.term_held, held.notes, (SELECT array_agg(id ORDER BY id)::text FROM ins) AS ids,
+            (extract(epoch FROM now()) * 1000)::float8 AS created_ms, placed.ids AS placed, placed.placed_on, placed.assigned_ms
+     FROM held, placed`,
     values: [
       ...encodeBatch(jobs),
       workers.values,
@@ -287,19 +294,20 @@ export async function insertJobsPlaced(
     ],
   });
   // ids are drawn in batch order (the insert reads the batch ORDER BY ord), so id order is input order
-  const inserted: InsertedJob[] = [];
-  const assigned: AssignedJob[] = [];
-  rows.forEach((r, i) => {
-    if (r.id === null) return;
-    inserted.push({ id: r.id, created: true });
-    if (r.state !== "assigned") return;
-    const j = jobs[i]!;
-    assigned.push({
-      id: r.id, attempt: 1, worker_id: r.worker_id!, name: j.name, queue: j.queue, tenant: j.tenant, priority: j.priority,
+  const r = rows[0]!;
+  const ids = numericElements(r.ids);
+  const ordOf = new Map<string, number>();
+  if (r.placed !== null) ids.forEach((id, i) => ordOf.set(id, i));
+  const placedOn = r.placed_on ?? [];
+  const assignedMs = numericElements(r.assigned_ms);
+  const assigned: AssignedJob[] = numericElements(r.placed).map((id, k) => {
+    const j = jobs[ordOf.get(id)!]!;
+    return {
+      id, attempt: 1, worker_id: placedOn[k]!, name: j.name, queue: j.queue, tenant: j.tenant, priority: j.priority,
       cpu_millis: j.cpuMillis, memory_mb: j.memoryMb, gpus: j.gpus, labels: j.labels, executor: j.executor,
       payload: j.payload as AssignedJob["payload"], timeout_ms: j.timeoutMs, max_attempts: j.maxAttempts,
-      trace_context: j.traceContext ?? null, created_ms: r.created_ms, assigned_ms: r.assigned_ms,
-    });
+      trace_context: j.traceContext ?? null, created_ms: r.created_ms!, assigned_ms: Number(assignedMs[k]),
+    };
   });
-  return { inserted, assigned, termHeld: rows[0]!.term_held };
+  return { inserted: ids.map((id) => ({ id, created: true })), assigned, termHeld: r.term_held };
 }

@@ -1,5 +1,6 @@
 import type { Queryable } from "../db/pool.js";
 import type { SchedJob, SchedQueue, SchedWorker } from "../../shared/scheduling/types.js";
+import { numericElements } from "./batch-params.js";
 import { CHANNELS } from "./notify.js";
 
 export interface PendingJob extends SchedJob {
@@ -105,17 +106,15 @@ interface HeadColumns {
   reasons: string[] | null;
 }
 
-/** The elements of a one-dimensional numeric array's text ("{1,2,3}"), as strings. */
-const elements = (text: string): string[] => text.slice(1, -1).split(",");
 
 function headOf(h: HeadColumns): PendingJob[] {
   if (h.ids === null) return [];
-  const ids = elements(h.ids);
-  const priorities = elements(h.priorities!);
-  const created = elements(h.created!);
-  const cpus = elements(h.cpus!);
-  const mems = elements(h.mems!);
-  const gpus = elements(h.gpus!);
+  const ids = numericElements(h.ids);
+  const priorities = numericElements(h.priorities);
+  const created = numericElements(h.created);
+  const cpus = numericElements(h.cpus);
+  const mems = numericElements(h.mems);
+  const gpus = numericElements(h.gpus);
   return ids.map((id, i) => ({
     id,
     priority: Number(priorities[i]),

@@ -174,6 +174,35 @@ describe("a leader's submit: inserted and placed in one statement", () => {
     expect(result.assigned[0]!.id).toBe(rows[0].id);
   });
 
+  it("maps each placement back to its own job when placed and pending jobs interleave in the batch", async () => {
+    await worker("w1", 8, 1000);
+    await worker("w2", 8, 500);
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    const batch = ["a", "b", "c", "d", "e", "f"].map((name) => job({ name, payload: { argv: ["echo", name] } }));
+    // b and d fit on w1, e on w2; f would be w2's second (500m of 500m taken by e): not written
+    const before = Date.now();
+    const result = await applier.insertPlaced(term, batch, [
+      { ord: 1, workerId: "w1" }, { ord: 3, workerId: "w1" }, { ord: 4, workerId: "w2" }, { ord: 5, workerId: "w2" },
+    ]);
+    const { rows } = await pool.query("SELECT id::text, name, state, worker_id FROM jobs ORDER BY id");
+    expect(result.inserted.map((r) => r.id)).toEqual(rows.map((r) => r.id));
+    expect(rows.map((r) => [r.name, r.state, r.worker_id])).toEqual([
+      ["a", "pending", null], ["b", "assigned", "w1"], ["c", "pending", null],
+      ["d", "assigned", "w1"], ["e", "assigned", "w2"], ["f", "pending", null],
+    ]);
+    const byName = new Map(rows.map((r) => [r.name, r.id]));
+    expect(result.assigned.map((a) => [a.id, a.name, a.worker_id, a.payload])).toEqual([
+      [byName.get("b"), "b", "w1", { argv: ["echo", "b"] }],
+      [byName.get("d"), "d", "w1", { argv: ["echo", "d"] }],
+      [byName.get("e"), "e", "w2", { argv: ["echo", "e"] }],
+    ]);
+    for (const a of result.assigned) {
+      expect(a.created_ms).toBeGreaterThanOrEqual(before - 1000);
+      expect(a.assigned_ms!).toBeGreaterThanOrEqual(a.created_ms);
+    }
+  });
+
   it("under a term that moved on, inserts everything pending and places nothing", async () => {
     await worker("w1", 8, 4000);
     const term = await bumpTerm(pool, "me");
