@@ -39,7 +39,7 @@ typecheck: install
 
 bench: install
 	node bin/baton.mjs --help >/dev/null
-	npx tsx bench/full-path.ts
+	npx tsx bench/full-path.ts --runs 3
 
 clean:
 	rm -rf node_modules .baton

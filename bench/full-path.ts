@@ -1,7 +1,7 @@
 // The full path of a job, measured: submit → leader places → stream → worker runs → completion
 // written. One coordinator and two worker processes on this machine, js no-op jobs, and
 // graphile-worker on the same database server in the same run for comparison.
-// Prints one JSON line per contender and scenario. Usage: npx tsx bench/full-path.ts [--jobs N]
+// Prints one JSON line per contender and scenario. Usage: npx tsx bench/full-path.ts [--jobs N] [--runs N]
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
@@ -179,17 +179,41 @@ export async function runBaton(serverUrl: string, jobs: number, latencySamples: 
   }
 }
 
+/**
+ * Of several runs of one contender and scenario, the median run by the scenario's headline figure
+ * (throughput: jobs/s; latency: p50), so that one noisy run on a shared machine does not decide.
+ */
+export function medianRun(runs: ContenderResult[]): ContenderResult {
+  const key = (r: ContenderResult) => (r.scenario === "latency" ? r.p50_ms : r.jobs_per_sec);
+  return [...runs].sort((a, b) => key(a) - key(b))[Math.floor((runs.length - 1) / 2)]!;
+}
+
 async function main() {
   const serverUrl = process.env.BATON_BENCH_DATABASE_URL ?? process.env.BATON_TEST_DATABASE_URL ?? "postgres://root@127.0.0.1:5432/postgres";
   const jobs = arg("--jobs", 20_000);
   const samples = arg("--samples", 200);
+  // --runs N: the contenders take turns N times; each run's lines go to stderr, the median run of
+  // each contender and scenario to stdout.
+  const runs = arg("--runs", 1);
   const only = process.argv.includes("--only-baton") ? "baton" : process.argv.includes("--only-graphile") ? "graphile" : "";
-  if (only !== "graphile") for (const r of await runBaton(serverUrl, jobs, samples)) console.log(JSON.stringify(r));
-  if (only !== "baton") {
-    const { runGraphile } = await import("./graphile-contender.js");
-    const databaseUrl = await freshDatabase(serverUrl, "bench_graphile");
-    for (const r of await runGraphile({ databaseUrl, jobs, latencySamples: samples })) console.log(JSON.stringify(r));
+  const all: ContenderResult[] = [];
+  const report = (r: ContenderResult) => {
+    all.push(r);
+    if (runs === 1) console.log(JSON.stringify(r));
+    else process.stderr.write(`run ${Math.ceil(all.length / (only ? 2 : 4))}/${runs}: ${JSON.stringify(r)}\n`);
+  };
+  for (let run = 0; run < runs; run++) {
+    if (only !== "graphile") for (const r of await runBaton(serverUrl, jobs, samples)) report(r);
+    if (only !== "baton") {
+      const { runGraphile } = await import("./graphile-contender.js");
+      const databaseUrl = await freshDatabase(serverUrl, "bench_graphile");
+      for (const r of await runGraphile({ databaseUrl, jobs, latencySamples: samples })) report(r);
+    }
   }
+  if (runs === 1) return;
+  const groups = new Map<string, ContenderResult[]>();
+  for (const r of all) groups.set(`${r.contender}/${r.scenario}`, [...(groups.get(`${r.contender}/${r.scenario}`) ?? []), r]);
+  for (const group of groups.values()) console.log(JSON.stringify(medianRun(group)));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
