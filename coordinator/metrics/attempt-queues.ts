@@ -8,24 +8,25 @@ import { UNKNOWN_QUEUE } from "../../shared/telemetry/metric-names.js";
 const DEFAULT_MAX = 100_000;
 
 export class AttemptQueues {
-  private readonly queues = new Map<string, string>();
+  // By job id (no key to build per lookup); one attempt per job: a newer one replaces the older.
+  private readonly queues = new Map<string, { attempt: number; queue: string }>();
 
   constructor(private readonly max = DEFAULT_MAX) {}
 
   remember(jobId: string, attempt: number, queue: string): void {
-    const key = `${jobId}:${attempt}`;
-    this.queues.delete(key); // re-inserting moves it to the young end
-    this.queues.set(key, queue);
+    this.queues.delete(jobId); // re-inserting moves it to the young end
+    this.queues.set(jobId, { attempt, queue });
     if (this.queues.size > this.max) this.queues.delete(this.queues.keys().next().value!);
   }
 
   /** The queue of an attempt sent from here; "unknown" when it was sent by another coordinator. */
   queueOf(jobId: string, attempt: number): string {
-    return this.queues.get(`${jobId}:${attempt}`) ?? UNKNOWN_QUEUE;
+    const e = this.queues.get(jobId);
+    return e !== undefined && e.attempt === attempt ? e.queue : UNKNOWN_QUEUE;
   }
 
   forget(jobId: string, attempt: number): void {
-    this.queues.delete(`${jobId}:${attempt}`);
+    if (this.queues.get(jobId)?.attempt === attempt) this.queues.delete(jobId);
   }
 
   get size(): number {

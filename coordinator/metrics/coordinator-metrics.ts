@@ -64,6 +64,18 @@ export interface CoordinatorMetricsSources {
   streams(): number;
 }
 
+/** Ends of one write with the same queue, outcome and reason, and the label objects they share. */
+interface EndTally {
+  queue: string;
+  outcome: string;
+  reason: string;
+  n: number;
+  /** jobs_finished's labels */
+  labels: Record<string, string>;
+  /** job duration's labels (no reason) */
+  timed: Record<string, string>;
+}
+
 function outcomeOf(state: string): JobOutcome | undefined {
   switch (state) {
     case "succeeded":
@@ -244,7 +256,10 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
     // Counters are bumped once per label set of the batch; histograms observe each value.
     const startedAttempt = new Map(started.map((s) => [s.jobId, s.attempt]));
     const startsByQueue = countBy(result.started.changed, (id) => this.queues.queueOf(id, startedAttempt.get(id) ?? 0));
-    const endsByLabels = new Map<string, { labels: Record<string, string>; n: number }>();
+    // One tally per label set, with the label objects its observations share (most of a batch is
+    // one set: the last one used is checked first, without building its key).
+    const endsByLabels = new Map<string, EndTally>();
+    let last: EndTally | undefined;
     // The report that changed each job is the one for its current attempt: the highest reported.
     const ends = new Map<string, (typeof finished)[number]>();
     for (const f of finished) {
@@ -259,14 +274,25 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
       // A start that arrived in the same write as its end is carried by the end (not in `changed`).
       if (f.startedAtMs > 0 && startedAttempt.get(f.jobId) === f.attempt) startsByQueue.set(queue, (startsByQueue.get(queue) ?? 0) + 1);
       const reason = endReasonLabel(f.reason);
-      const key = `${queue}\u0000${outcome}\u0000${reason}`;
-      const tally = endsByLabels.get(key);
-      if (tally) tally.n++;
-      else endsByLabels.set(key, { labels: { [LABELS.queue]: queue, [LABELS.outcome]: outcome, [LABELS.reason]: reason }, n: 1 });
+      let tally = last;
+      if (!tally || tally.queue !== queue || tally.outcome !== outcome || tally.reason !== reason) {
+        const key = `${queue}\u0000${outcome}\u0000${reason}`;
+        tally = endsByLabels.get(key);
+        if (!tally) {
+          tally = {
+            queue, outcome, reason, n: 0,
+            labels: { [LABELS.queue]: queue, [LABELS.outcome]: outcome, [LABELS.reason]: reason },
+            timed: { [LABELS.queue]: queue, [LABELS.outcome]: outcome },
+          };
+          endsByLabels.set(key, tally);
+        }
+        last = tally;
+      }
+      tally.n++;
       if (f.startedAtMs > 0 && f.atMs >= f.startedAtMs) {
         const seconds = (f.atMs - f.startedAtMs) / 1000;
-        this.jobDuration.observe({ [LABELS.queue]: queue, [LABELS.outcome]: outcome }, seconds);
-        this.otel.duration.record(seconds, { [LABELS.queue]: queue, [LABELS.outcome]: outcome });
+        this.jobDuration.observe(tally.timed, seconds);
+        this.otel.duration.record(seconds, tally.timed);
       }
     }
     for (const [queue, n] of startsByQueue) this.jobsStarted.inc({ [LABELS.queue]: queue }, n);
@@ -289,12 +315,14 @@ export class CoordinatorMetrics implements SubmitMetrics, LeadershipMetrics, Dis
     if (planned > 0) this.planPlacements.observe(planned);
     if (planned > assigned.length) this.placementsDropped.inc(planned - assigned.length);
     const now = Date.now();
+    let labels: Record<string, string> | undefined; // shared by a run of jobs of one queue
     for (const a of assigned) {
       const created = a.attempt === 1 ? createdAtMs(a.id) : undefined; // retries are not submit → placed
       if (created === undefined) continue;
       const seconds = Math.max(0, now - created) / 1000;
-      this.schedulingLatency.observe({ [LABELS.queue]: a.queue }, seconds);
-      this.otel.latency.record(seconds, { [LABELS.queue]: a.queue });
+      if (labels?.[LABELS.queue] !== a.queue) labels = { [LABELS.queue]: a.queue };
+      this.schedulingLatency.observe(labels, seconds);
+      this.otel.latency.record(seconds, labels);
     }
   }
 
