@@ -1,5 +1,5 @@
 import type { Queryable } from "../db/pool.js";
-import { Dictionary, numericArray, PREPARED_MAX_ROWS } from "./batch-params.js";
+import { Dictionary, numericArray, numericElements, PREPARED_MAX_ROWS } from "./batch-params.js";
 import { CHANNELS } from "./notify.js";
 
 // Each writer announces the jobs it changed in the same statement (chunks fit NOTIFY's payload limit).
@@ -90,7 +90,7 @@ const isPlainSuccess = (e: FinishedEvent) => e.reason === "exited" && e.exitCode
  * its cancel was requested meanwhile (as in recordEnds), and a current attempt leaves no history row.
  */
 async function recordSuccesses(db: Queryable, events: FinishedEvent[]): Promise<{ id: string; state: string }[]> {
-  const { rows } = await db.query<{ id: string; state: string }>({
+  const { rows } = await db.query<{ ids: string | null }>({
     name: events.length <= PREPARED_MAX_ROWS ? "baton_record_succeeded" : undefined,
     text: `WITH e AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::float8[], $5::float8[], $6::int8[])
                      AS e(id, attempt, at_ms, started_ms, cpu_seconds, peak_memory_bytes)),
@@ -99,9 +99,10 @@ async function recordSuccesses(db: Queryable, events: FinishedEvent[]): Promise<
                     finished_at = to_timestamp(e.at_ms / 1000.0), cpu_seconds = nullif(e.cpu_seconds, 0),
                     peak_memory_bytes = nullif(e.peak_memory_bytes, 0), usage = NULL, delayed = false
              FROM e WHERE j.id = e.id AND j.attempt = e.attempt AND j.state IN ('assigned', 'running')
-             RETURNING j.id, j.state),
+             RETURNING j.id),
      note AS (${ANNOUNCE("upd")})
-     SELECT id, state FROM upd WHERE (SELECT count(*) FROM note) >= 0`,
+     -- one row: the changed ids as one array (a flush can end thousands of jobs)
+     SELECT array_agg(id)::text AS ids FROM upd WHERE (SELECT count(*) FROM note) >= 0`,
     values: [
       numericArray(events.map((e) => e.jobId)),
       numericArray(events.map((e) => e.attempt)),
@@ -111,7 +112,7 @@ async function recordSuccesses(db: Queryable, events: FinishedEvent[]): Promise<
       numericArray(events.map((e) => Math.round(e.peakMemoryBytes ?? 0))),
     ],
   });
-  return rows;
+  return numericElements(rows[0]!.ids).map((id) => ({ id, state: "succeeded" }));
 }
 
 /** Any reports, each decided as recordFinished describes; `unique` holds one report per attempt. */

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createPool } from "../../coordinator/db/pool.js";
 import { Elector, LEADER_LOCK_KEY } from "../../coordinator/leader/elector.js";
 import { PlanApplier } from "../../coordinator/leader/plan-applier.js";
+import { loadAssignedJobs } from "../../coordinator/sql/apply-plan.js";
 import { insertJobs, type NewJob } from "../../coordinator/sql/insert-jobs.js";
 import { recordFinished, recordStarted } from "../../coordinator/sql/record-events.js";
 import { bumpTerm, FencedError } from "../../coordinator/sql/term.js";
@@ -216,6 +217,29 @@ describe("a leader's submit: inserted and placed in one statement", () => {
     const { rows } = await pool.query("SELECT state FROM jobs ORDER BY id");
     expect(rows.map((r) => r.state)).toEqual(["pending", "pending"]);
     await expect(applier.fenced(term)).resolves.toBeInstanceOf(FencedError);
+  });
+});
+
+describe("a placement's answer", () => {
+  it("carries each job as a full read of its row does, in plan order", async () => {
+    await worker("w1", 8, 4000);
+    await worker("w2", 8, 4000);
+    const ids = await insertJobs(pool, [
+      job({ name: "etl", tenant: "acme", priority: 3, labels: { team: "data", "a,b": "{c}" }, executor: "js",
+            payload: { task: "etl", payload: '{"day":3}' }, timeoutMs: 9000, maxAttempts: 4,
+            traceContext: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } }),
+      job({ name: "plain", queue: "other" }),
+      job({ name: 'quote"d', payload: { argv: ["sh", "-c", "echo 'x,y'"], env: { A: "1" }, cwd: "/tmp" } }),
+    ]);
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    // plan order differs from id order
+    const placements = [at(ids[2]!, "w2"), { ...at(ids[1]!, "w1"), queue: "other" }, at(ids[0]!, "w1")];
+    const { assigned } = await applier.apply(term, { placements, unschedulable: [] });
+    expect(assigned.map((a) => a.id)).toEqual([ids[2], ids[1], ids[0]]);
+    const full = new Map((await loadAssignedJobs(pool, ["w1", "w2"])).map((j) => [j.id, j]));
+    for (const a of assigned) expect(a).toEqual(full.get(a.id));
+    expect(assigned[2]).toMatchObject({ name: "etl", tenant: "acme", priority: 3, labels: { team: "data", "a,b": "{c}" }, timeout_ms: 9000, max_attempts: 4 });
   });
 });
 
