@@ -25,6 +25,8 @@ export class WorkerMetrics {
   private readonly batchesSent: Counter<string>;
   private readonly batchesAcked: Counter<string>;
   private everRegistered = false;
+  /** attempts ended since the counter was last read, by reason label */
+  private readonly ended = new Map<string, number>();
 
   constructor(private readonly sources: WorkerMetricsSources) {
     const registers = [this.registry];
@@ -53,11 +55,17 @@ export class WorkerMetrics {
         this.set(sources.unackedBatches());
       },
     });
+    const ended = this.ended;
     this.attemptsFinished = new Counter({
       name: METRICS.workerAttemptsFinished,
       help: "Attempts that ended on this worker, by end reason (rejected: the worker refused the assignment).",
       labelNames: [LABELS.reason],
       registers,
+      // Ends are tallied per reason on the hot path and added here, when the counter is read.
+      collect() {
+        for (const [reason, n] of ended) this.inc({ [LABELS.reason]: reason }, n);
+        ended.clear();
+      },
     });
     this.registrations = new Counter({
       name: METRICS.workerRegistrations,
@@ -91,14 +99,18 @@ export class WorkerMetrics {
   event(event: JobEvent): void {
     switch (event.kind?.$case) {
       case "finished":
-        this.attemptsFinished.inc({ [LABELS.reason]: endReasonLabel(event.kind.finished.reason || "exited") });
+        this.tallyEnd(endReasonLabel(event.kind.finished.reason || "exited"));
         break;
       case "rejected":
-        this.attemptsFinished.inc({ [LABELS.reason]: "rejected" });
+        this.tallyEnd("rejected");
         break;
       default:
         break;
     }
+  }
+
+  private tallyEnd(reason: string): void {
+    this.ended.set(reason, (this.ended.get(reason) ?? 0) + 1);
   }
 
   /** Wraps where batches go, counting each one sent. */
