@@ -79,9 +79,13 @@ export class AttemptRunner {
     const entry = { ref, resources, gpuIndices } as Entry;
     const emit = this.options.emit;
     const budget = this.options.logBudget;
+    // Methods, not arrow functions: under tsx (esbuild's keepNames) each arrow function stored in a
+    // property is wrapped in a defineProperty call, three per job on this path.
     const hooks: AttemptHooks = {
-      onStarted: (pid, atMs) => emit({ jobId: a.jobId, attempt: a.attempt, atMs, kind: { $case: "started", started: { pid } } }),
-      onLog: (stream, chunk) => {
+      onStarted(pid, atMs) {
+        emit({ jobId: a.jobId, attempt: a.attempt, atMs, kind: { $case: "started", started: { pid } } });
+      },
+      onLog(stream, chunk) {
         entry.chunker ??= new LogChunker({
           emit: (s, data, seq) =>
             emit({ jobId: a.jobId, attempt: a.attempt, atMs: Date.now(), kind: { $case: "log", log: { stream: PROTO_STREAM[s], data, seq } } }),
@@ -89,7 +93,7 @@ export class AttemptRunner {
         entry.chunker.write(stream, chunk);
         return budget ? budget.hasRoom(ref) : true;
       },
-      onUsage: (u) => {
+      onUsage(u) {
         entry.usage = u;
         emit({ jobId: a.jobId, attempt: a.attempt, atMs: Date.now(), kind: { $case: "usage", usage: u } });
       },
