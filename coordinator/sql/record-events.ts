@@ -91,7 +91,9 @@ const isPlainSuccess = (e: FinishedEvent) => e.reason === "exited" && e.exitCode
  */
 async function recordSuccesses(db: Queryable, events: FinishedEvent[]): Promise<{ id: string; state: string }[]> {
   const { rows } = await db.query<{ ids: string | null }>({
-    name: events.length <= PREPARED_MAX_ROWS ? "baton_record_succeeded" : undefined,
+    // Prepared at any size (planning was ~0.7 ms of a 150-job write): its generic plan is the one
+    // a custom plan finds, a nested loop reading each job by primary key.
+    name: "baton_record_succeeded",
     text: `WITH e AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::float8[], $5::float8[], $6::int8[])
                      AS e(id, attempt, at_ms, started_ms, cpu_seconds, peak_memory_bytes)),
      upd AS (UPDATE jobs j SET state = 'succeeded', exit_code = 0, reason = 'exited', message = '',
