@@ -119,10 +119,7 @@ export async function writePlacements(
              -- index could serve, so each job is read by its primary key
              FROM ok WHERE j.id = ok.id AND ${stillPending("j")} AND j.queue IS NOT DISTINCT FROM ok.queue
                AND j.cpu_millis = ok.cpu AND j.memory_mb = ok.mem AND j.gpus = ok.gpus
-             RETURNING j.id, j.attempt, j.worker_id, j.name, j.queue, j.tenant, j.priority, j.cpu_millis, j.memory_mb, j.gpus,
-                       j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts, j.trace_context,
-                       (extract(epoch FROM j.created_at) * 1000)::float8 AS created_ms,
-                       (extract(epoch FROM j.assigned_at) * 1000)::float8 AS assigned_ms),
+             RETURNING ${ASSIGNED_COLUMNS}),
      note AS (${ANNOUNCE_ASSIGNED("$10")}),
      changed AS (${ANNOUNCE_CHANGED}),
      -- notes is selected so that the notifications are sent (an unread CTE column is never computed)
