@@ -104,10 +104,10 @@ export async function startCoordinator(
   });
   // "work": something may be placeable; "capacity": attempts ended (a pass is needed only if work
   // waits or some went back to the queue). Followers pass the same word to the leader.
-  const wakeScheduler = (why: "work" | "capacity", requeued = false) => {
+  const wakeScheduler = (why: "work" | "capacity", requeued = false, ended: string[] = []) => {
     const kind = why === "capacity" && !requeued ? "capacity" : "work";
     if (leadership.activeTerm === undefined) void notify(pool, CHANNELS.wake, kind).catch(() => {});
-    else if (kind === "capacity") leadership.capacityFreed(false);
+    else if (kind === "capacity") leadership.capacityFreed(false, ended);
     else leadership.wake();
   };
   dispatcher.wakeScheduler = wakeScheduler;

@@ -11,8 +11,8 @@ import { recordUsage, type UsageSample } from "../sql/record-usage.js";
 import type { WorkerStream } from "./worker-stream.js";
 
 export interface EventSinkHooks {
-  /** attempts ended: capacity is free again */
-  capacityFreed(requeued: boolean): void;
+  /** attempts ended: capacity is free again (`ended`: their jobs) */
+  capacityFreed(requeued: boolean, ended: string[]): void;
   /** a job that started has a cancel pending: tell its worker again */
   cancelAgain(workerStream: WorkerStream, jobId: string, attempt: number): void;
   /** a write committed: what it carried and changed (metrics; memory only) */
@@ -196,7 +196,9 @@ export class EventSink {
     await recordUsage(this.pool, usage).catch(() => {});
     for (const [stream, seq] of acks) stream.send({ msg: { $case: "ack", ack: { seq } } });
     this.hooks.recorded?.(started.map((x) => x.ev), finished, result);
-    if (finished.length > 0) this.hooks.capacityFreed(result.finished.some((r) => r.state === "pending"));
+    if (finished.length > 0) {
+      this.hooks.capacityFreed(result.finished.some((r) => r.state === "pending"), result.finished.map((r) => r.id));
+    }
     if (result.started.cancelRequested.length > 0) {
       const byJob = new Map(started.map((x) => [`${x.ev.jobId}:${x.ev.attempt}`, x.stream]));
       for (const c of result.started.cancelRequested) {

@@ -33,14 +33,14 @@ export class Dispatcher {
   /** real usage from each stream's latest heartbeat, written with the next liveness write */
   private readonly used = new WeakMap<WorkerStream, { cpuMillis: number; memoryMb: number }>();
   /** set by the coordinator: work may be placeable now (the leader wakes its scheduler) */
-  wakeScheduler: (why: "work" | "capacity", requeued?: boolean) => void = () => {};
+  wakeScheduler: (why: "work" | "capacity", requeued?: boolean, ended?: string[]) => void = () => {};
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly opts: DispatchOptions,
   ) {
     this.events = new EventSink(pool, {
-      capacityFreed: (requeued) => this.wakeScheduler("capacity", requeued),
+      capacityFreed: (requeued, ended) => this.wakeScheduler("capacity", requeued, ended),
       cancelAgain: (stream, jobId, attempt) => stream.sendCancel([{ jobId, attempt }], "cancelled"),
       recorded: (started, finished, result) => this.opts.metrics?.eventsRecorded(started, finished, result),
     }, { logMaxBytesPerJob: opts.logMaxBytesPerJob });

@@ -137,8 +137,8 @@ export class Leadership {
   }
 
   /** Attempts ended on this coordinator's streams (`requeued`: some went back to the queue). */
-  capacityFreed(requeued: boolean): void {
-    this.scheduler?.capacityFreed(requeued);
+  capacityFreed(requeued: boolean, ended: readonly string[] = []): void {
+    this.scheduler?.capacityFreed(requeued, ended);
   }
 
   /** A batch submitted to this coordinator, inserted (and placed) by its scheduler; undefined when it is not the leader or that does not apply. */

@@ -1,7 +1,7 @@
 // The leader's scheduling loop: wakes on a submit, a freed slot or a tick (bursts coalesce into one
 // pass), loads a snapshot, calls the pure scheduler, and hands the plan to the applier.
 import type pg from "pg";
-import { schedule } from "../../shared/scheduling/schedule.js";
+import { jobOrder, schedule } from "../../shared/scheduling/schedule.js";
 import type { Plan, Reservation, SchedJob, SchedQueue, SchedWorker, Strategy } from "../../shared/scheduling/types.js";
 import { loadSnapshot } from "../sql/load-snapshot.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
@@ -41,6 +41,17 @@ export class SchedulerLoop {
   // arrivals it did not place are placed at once if the queue is still drained.
   private arrived: SchedJob[] = [];
   private placedInStep = new Set<string>();
+  // The queue as this leader knows it without reading it, in scheduling order: set when a submit
+  // to this leader leaves jobs pending while the queue was known to be empty, and kept while
+  // nothing else can have queued work (anything that wakes the scheduler drops it, and so does any
+  // surprise: a placement the applier refused, a job that cannot be placed). While it is set, ends
+  // recorded here give capacity back in the view and a step places from it with no snapshot read;
+  // the applier re-checks every placement against the database as always.
+  private known: SchedJob[] | undefined;
+  // What this leader placed, kept until its end gives the capacity back in the view.
+  private readonly placedSizes = new Map<string, PlacedSize>();
+  /** Snapshots read (for tests and metrics). */
+  snapshotsRead = 0;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -49,8 +60,13 @@ export class SchedulerLoop {
   ) {}
 
   start(): void {
-    this.ticker = setInterval(() => this.wake(), this.opts.tickMs);
+    this.ticker = setInterval(() => this.tick(), this.opts.tickMs);
     this.wake();
+  }
+
+  /** Resolves when no step is running (at once when none is). */
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
   }
 
   async stop(): Promise<void> {
@@ -64,11 +80,26 @@ export class SchedulerLoop {
   wake(): void {
     if (this.stopped) return;
     this.queueDrained = false; // whatever woke us may have queued work
+    this.known = undefined;
+    this.kick(() => this.pass());
+  }
+
+  /**
+   * The periodic safety net against a missed notification: a pass. A known queue survives it if
+   * the snapshot shows nothing it does not hold (see pass).
+   */
+  private tick(): void {
+    if (this.stopped) return;
+    if (!this.known) return this.wake();
+    this.kick(() => this.pass());
+  }
+
+  private kick(step: () => Promise<boolean>): void {
     if (this.running) {
       this.again = true;
       return;
     }
-    this.running = this.loop(() => this.pass()).finally(() => (this.running = undefined));
+    this.running = this.loop(step).finally(() => (this.running = undefined));
   }
 
   /**
@@ -78,6 +109,7 @@ export class SchedulerLoop {
    */
   submitted(jobs: SchedJob[]): void {
     if (this.stopped) return;
+    this.known = undefined; // these are not in it
     if (this.running) {
       this.arrived.push(...jobs);
       this.again = true;
@@ -118,18 +150,85 @@ export class SchedulerLoop {
       this.placed(plan.placements.length, result.assigned, () => now);
       if (result.assigned.length === rows.length) return false;
       this.queueDrained = false;
-      return true; // a pass places the rest (and reports what can never be placed)
+      // The applier refused some of the plan: the view is off, a pass reads the truth.
+      if (result.assigned.length < plan.placements.length) return true;
+      // The queue was empty before this batch: what is left of it is the whole queue. It did not
+      // fit the view, so it waits for ends (or a pass reports what can never be placed).
+      const placedNow = new Set(result.assigned.map((a) => a.id));
+      const rest = result.inserted.flatMap((r, i) => (placedNow.has(r.id) ? [] : [schedJobOf(r.id, rows[i]!, now)]));
+      this.known = Array.from(jobOrder(rest), (i) => rest[i]!);
+      if (plan.unschedulable.length > 0) this.known = undefined;
+      return this.known === undefined;
     }).finally(() => (this.running = undefined));
     return inserted;
   }
 
   /**
-   * Attempts ended and freed capacity. That matters only if something is waiting: with the queue
-   * drained (and no retry re-queued by those ends), there is nothing to place and no pass to run.
+   * Attempts ended and freed capacity (`ended`: the jobs whose ends this coordinator recorded, when
+   * it knows them). That matters only if something is waiting: with the queue drained (and no
+   * retry re-queued by those ends), there is nothing to place and no pass to run. With a known
+   * queue, the capacity goes back in the view and a step places from it.
    */
-  capacityFreed(requeued: boolean): void {
-    if (this.stopped || (!requeued && this.queueDrained && !this.running)) return;
+  capacityFreed(requeued: boolean, ended: readonly string[] = []): void {
+    if (this.stopped) return;
+    const released = this.release(ended);
+    if (requeued) return this.wake();
+    // ends this leader cannot account for (recorded elsewhere, or of jobs it did not place): a pass
+    if (this.known) return released > 0 ? this.kick(() => this.placeKnown()) : this.wake();
+    if (this.queueDrained && !this.running) return;
     this.wake();
+  }
+
+  /** Gives back in the view the capacity of ended jobs this leader placed; how many it gave back. */
+  private release(ended: readonly string[]): number {
+    if (ended.length === 0 || this.placedSizes.size === 0) return 0;
+    let released = 0;
+    const workers = new Map(this.workers.map((w) => [w.id, w]));
+    const queues = new Map(this.queues.map((q) => [q.name, q]));
+    for (const id of ended) {
+      const s = this.placedSizes.get(id);
+      if (!s) continue;
+      this.placedSizes.delete(id);
+      released++;
+      const q = queues.get(s.queue);
+      if (q && q.running > 0) q.running--;
+      const w = workers.get(s.workerId);
+      if (!w) continue;
+      w.allocated = sub(w.allocated, s);
+      if (s.low && w.lowAllocated) w.lowAllocated = sub(w.lowAllocated, s);
+    }
+    return released;
+  }
+
+  /**
+   * One step from the known queue: its head (as many jobs as a pass would read) against the
+   * workers as last seen. Anything a pass would handle differently hands over to a pass: nothing
+   * placeable in the view (ends recorded elsewhere do not show in it), a job that can never be
+   * placed (a pass records why), a placement the applier refused (the job changed, or the view was
+   * wrong). When the known queue is placed in full, the queue is drained.
+   */
+  private async placeKnown(): Promise<boolean> {
+    const known = this.known;
+    if (!known) return this.pass();
+    const free = this.workers.reduce((n, w) => n + Math.max(0, w.capacity.slots - w.allocated.slots), 0);
+    const head = known.slice(0, Math.min(this.opts.batchSize, 200 + free));
+    const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy(), jobs: head, workers: this.workers, queues: this.queues, reservation: this.opts.reservation });
+    if (plan.placements.length === 0 || plan.unschedulable.length > 0) {
+      this.known = undefined;
+      return true;
+    }
+    const placed = await this.apply(head, plan, []);
+    if (placed < plan.placements.length) {
+      this.known = undefined;
+      return true; // a pass next
+    }
+    if (this.known?.length === 0) {
+      this.known = undefined;
+      this.queueDrained = true;
+      return false;
+    }
+    // the head was cut at the batch size: there may be room for more at once
+    return head.length === this.opts.batchSize && placed === head.length;
   }
 
   private async loop(first: () => Promise<boolean>): Promise<void> {
@@ -142,13 +241,16 @@ export class SchedulerLoop {
         this.opts.metrics?.passDone((performance.now() - t0) / 1000);
       } catch (err) {
         this.arrived = [];
+        this.known = undefined;
         this.opts.onError(err as Error);
         return;
       }
       const arrived = this.arrived.filter((j) => !this.placedInStep.has(j.id));
       this.arrived = [];
       this.placedInStep.clear();
-      step = arrived.length > 0 && this.queueDrained && this.workers.length > 0 ? () => this.placeSubmitted(arrived) : () => this.pass();
+      step = arrived.length > 0 && this.queueDrained && this.workers.length > 0
+        ? () => this.placeSubmitted(arrived)
+        : this.known ? () => this.placeKnown() : () => this.pass();
     } while (this.again && !this.stopped);
   }
 
@@ -169,7 +271,13 @@ export class SchedulerLoop {
       this.opts.batchSize,
       this.opts.reservation?.minPriority ?? null,
     );
+    this.snapshotsRead++;
     this.wakeAt(nextDueMs);
+    if (this.known) {
+      // A known queue stays only if the database shows nothing it does not hold.
+      const ids = new Set(this.known.map((j) => j.id));
+      if (promoted > 0 || jobs.some((j) => !ids.has(j.id))) this.known = undefined;
+    }
     this.workers = workers;
     this.queues = queues;
     // Jobs that just came due are in the next snapshot: go round once more.
@@ -186,6 +294,7 @@ export class SchedulerLoop {
     const placed = await this.apply(jobs, plan, unschedulable);
     const more = jobs.length === limit || placed < plan.placements.length;
     this.queueDrained = !more && placed === jobs.length && promoted === 0;
+    if (this.queueDrained) this.known = undefined;
     return (placed > 0 && more) || promoted > 0;
   }
 
@@ -222,12 +331,21 @@ export class SchedulerLoop {
    */
   private placed(planned: number, assigned: AssignedJob[], createdAtMs: (jobId: string) => number | undefined): void {
     for (const a of assigned) this.placedInStep.add(a.id);
+    if (this.known && assigned.length > 0) {
+      const ids = new Set(assigned.map((a) => a.id));
+      this.known = this.known.filter((j) => !ids.has(j.id));
+    }
+    if (this.placedSizes.size + assigned.length > MAX_PLACED_SIZES) this.placedSizes.clear(); // ends recorded elsewhere
     this.opts.metrics?.planApplied(planned, assigned, createdAtMs);
     this.opts.deliver(assigned);
     const workers = new Map(this.workers.map((w) => [w.id, w]));
     const queues = new Map(this.queues.map((q) => [q.name, q]));
     const minPriority = this.opts.reservation?.minPriority ?? -Infinity;
     for (const a of assigned) {
+      this.placedSizes.set(a.id, {
+        workerId: a.worker_id, cpuMillis: a.cpu_millis, memoryMb: a.memory_mb, gpus: a.gpus, queue: a.queue,
+        low: a.priority < minPriority,
+      });
       const q = queues.get(a.queue);
       if (q) q.running++;
       const w = workers.get(a.worker_id);
@@ -248,4 +366,27 @@ export class SchedulerLoop {
       }
     }
   }
+}
+
+/** What a placement took from its worker (and its queue), to give back when it ends. */
+interface PlacedSize {
+  workerId: string;
+  cpuMillis: number;
+  memoryMb: number;
+  gpus: number;
+  queue: string;
+  /** below the reservation's priority: counted in the worker's lowAllocated too */
+  low: boolean;
+}
+
+/** Past this many placements whose end was not seen here (recorded by another coordinator), forget them. */
+const MAX_PLACED_SIZES = 200_000;
+
+function sub(a: SchedWorker["allocated"], s: PlacedSize): SchedWorker["allocated"] {
+  return {
+    cpuMillis: Math.max(0, a.cpuMillis - s.cpuMillis),
+    memoryMb: Math.max(0, a.memoryMb - s.memoryMb),
+    gpus: Math.max(0, a.gpus - s.gpus),
+    slots: Math.max(0, a.slots - 1),
+  };
 }
