@@ -50,8 +50,7 @@ export class SchedulerLoop {
   private known: SchedJob[] | undefined;
   // What this leader placed, kept until its end gives the capacity back in the view.
   private readonly placedSizes = new Map<string, PlacedSize>();
-  /** Snapshots read (for tests and metrics). */
-  snapshotsRead = 0;
+  private snapshots = 0;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -62,6 +61,11 @@ export class SchedulerLoop {
   start(): void {
     this.ticker = setInterval(() => this.tick(), this.opts.tickMs);
     this.wake();
+  }
+
+  /** Snapshots read so far. */
+  get snapshotsRead(): number {
+    return this.snapshots;
   }
 
   /** Resolves when no step is running (at once when none is). */
@@ -150,15 +154,15 @@ export class SchedulerLoop {
       this.placed(plan.placements.length, result.assigned, () => now);
       if (result.assigned.length === rows.length) return false;
       this.queueDrained = false;
-      // The applier refused some of the plan: the view is off, a pass reads the truth.
-      if (result.assigned.length < plan.placements.length) return true;
+      // The applier refused some of the plan (the view is off), or some job can never be placed (a
+      // pass records why): a pass reads the truth.
+      if (result.assigned.length < plan.placements.length || plan.unschedulable.length > 0) return true;
       // The queue was empty before this batch: what is left of it is the whole queue. It did not
-      // fit the view, so it waits for ends (or a pass reports what can never be placed).
+      // fit the view, so it waits for ends.
       const placedNow = new Set(result.assigned.map((a) => a.id));
       const rest = result.inserted.flatMap((r, i) => (placedNow.has(r.id) ? [] : [schedJobOf(r.id, rows[i]!, now)]));
       this.known = Array.from(jobOrder(rest), (i) => rest[i]!);
-      if (plan.unschedulable.length > 0) this.known = undefined;
-      return this.known === undefined;
+      return false;
     }).finally(() => (this.running = undefined));
     return inserted;
   }
@@ -271,7 +275,7 @@ export class SchedulerLoop {
       this.opts.batchSize,
       this.opts.reservation?.minPriority ?? null,
     );
-    this.snapshotsRead++;
+    this.snapshots++;
     this.wakeAt(nextDueMs);
     if (this.known) {
       // A known queue stays only if the database shows nothing it does not hold.
