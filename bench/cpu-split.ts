@@ -25,7 +25,10 @@ function commandOf(pid: string): string {
 
 export type CpuSample = Map<string, number>;
 
-/** Ticks per part: `postgres` (every process whose command line starts with "postgres"), the named pids, and this process. */
+/**
+ * Ticks per part: `postgres` (every process whose command line starts with "postgres"), the named
+ * pids, this process (`bench`), and for the whole machine `idle` and `steal`.
+ */
 export function sampleCpu(named: Record<string, number[]>): CpuSample {
   const out: CpuSample = new Map();
   if (platform() !== "linux") return out;
@@ -36,6 +39,10 @@ export function sampleCpu(named: Record<string, number[]>): CpuSample {
   out.set("postgres", pg);
   for (const [name, pids] of Object.entries(named)) out.set(name, pids.reduce((s, p) => s + ticksOf(p), 0));
   out.set("bench", ticksOf(process.pid));
+  // The whole machine: CPU left idle, and CPU the hypervisor took (a noisy neighbour's share).
+  const cpu = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.split(/\s+/).slice(1).map(Number);
+  out.set("idle", cpu[3]! + cpu[4]!); // idle + iowait
+  out.set("steal", cpu[7] ?? 0);
   return out;
 }
 

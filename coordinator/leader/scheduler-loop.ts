@@ -206,10 +206,11 @@ export class SchedulerLoop {
 
   /**
    * One step from the known queue: its head (as many jobs as a pass would read) against the
-   * workers as last seen. Anything a pass would handle differently hands over to a pass: nothing
-   * placeable in the view (ends recorded elsewhere do not show in it), a job that can never be
-   * placed (a pass records why), a placement the applier refused (the job changed, or the view was
-   * wrong). When the known queue is placed in full, the queue is drained.
+   * workers as last seen. Nothing placeable in the view waits for the next ends recorded here
+   * (ends recorded elsewhere wake a pass). Anything a pass would handle differently hands over to
+   * a pass: a job that can never be placed (a pass records why), a placement the applier refused
+   * (the job changed, or the view was wrong). When the known queue is placed in full, the queue is
+   * drained.
    */
   private async placeKnown(): Promise<boolean> {
     const known = this.known;
@@ -217,10 +218,13 @@ export class SchedulerLoop {
     const free = this.workers.reduce((n, w) => n + Math.max(0, w.capacity.slots - w.allocated.slots), 0);
     const head = known.slice(0, Math.min(this.opts.batchSize, 200 + free));
     const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy(), jobs: head, workers: this.workers, queues: this.queues, reservation: this.opts.reservation });
-    if (plan.placements.length === 0 || plan.unschedulable.length > 0) {
+    if (plan.unschedulable.length > 0) {
       this.known = undefined;
       return true;
     }
+    // No room in the view: the ends recorded here give it back (and step again); ends recorded
+    // elsewhere wake a pass.
+    if (plan.placements.length === 0) return false;
     const placed = await this.apply(head, plan, []);
     if (placed < plan.placements.length) {
       this.known = undefined;

@@ -80,6 +80,21 @@ describe("a leader's known queue", () => {
     expect(await next()).toEqual(["f"]);
   });
 
+  it("keeps the known queue through ends that leave no room for its head (no snapshot until room comes)", async () => {
+    const { loop, next, end, errors } = await leaderLoop(3);
+    const reads = loop.snapshotsRead;
+    // w1 has 8000m: a and c fit at once, b waits for a's share
+    await loop.insertSubmitted([job("a", { cpuMillis: 4500 }), job("b", { cpuMillis: 4500 }), job("c", { cpuMillis: 100 })]);
+    expect(await next()).toEqual(["a", "c"]);
+    await end(["c"]); // a slot and 100m back: still no room for b
+    await loop.idle();
+    expect(loop.snapshotsRead).toBe(reads);
+    await end(["a"]);
+    expect(await next()).toEqual(["b"]);
+    expect(loop.snapshotsRead).toBe(reads);
+    expect(errors).toEqual([]);
+  });
+
   it("hands over to a pass when work arrives another way, and keeps priority order", async () => {
     const { loop, next, end } = await leaderLoop(2);
     await loop.insertSubmitted(["a", "b", "c"].map((n) => job(n)));
