@@ -1,7 +1,7 @@
 // The one writer of placements: commits a plan fenced by the leader term, re-checking every
 // worker's capacity as it writes, so that no worker is ever over-committed (see writePlacements).
 import type pg from "pg";
-import { writePlacements, type AssignedJob, type SizedPlacement } from "../sql/apply-plan.js";
+import { writePlacements, type AssignedJob, type JobContent, type SizedPlacement } from "../sql/apply-plan.js";
 import { insertJobsPlaced, type InsertedPlaced, type NewJob, type SubmitPlacement } from "../sql/insert-jobs.js";
 import { setUnschedulable } from "../sql/load-snapshot.js";
 import { FencedError, readTerm } from "../sql/term.js";
@@ -25,11 +25,12 @@ export class PlanApplier {
     private readonly holdsStream: (workerId: string) => boolean,
   ) {}
 
-  async apply(term: number, plan: PlanToApply): Promise<AppliedPlan> {
+  /** `content`: the jobs' content, when the caller has it (see writePlacements). */
+  async apply(term: number, plan: PlanToApply, content?: ReadonlyMap<string, JobContent>): Promise<AppliedPlan> {
     let assigned: AssignedJob[] = [];
     if (plan.placements.length > 0) {
       const remote = [...new Set(plan.placements.map((p) => p.workerId))].filter((w) => !this.holdsStream(w));
-      const result = await writePlacements(this.pool, term, plan.placements, remote);
+      const result = await writePlacements(this.pool, term, plan.placements, remote, content);
       if (!result.termHeld) throw new FencedError(term, (await readTerm(this.pool)).term);
       assigned = result.assigned;
     }

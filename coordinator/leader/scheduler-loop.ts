@@ -1,11 +1,12 @@
 // The leader's scheduling loop: wakes on a submit, a freed slot or a tick (bursts coalesce into one
 // pass), loads a snapshot, calls the pure scheduler, and hands the plan to the applier.
 import type pg from "pg";
-import { jobOrder, schedule } from "../../shared/scheduling/schedule.js";
+import { schedule } from "../../shared/scheduling/schedule.js";
 import type { Plan, Reservation, SchedJob, SchedQueue, SchedWorker, Strategy } from "../../shared/scheduling/types.js";
 import { loadSnapshot } from "../sql/load-snapshot.js";
-import type { AssignedJob } from "../sql/apply-plan.js";
+import type { AssignedJob, JobContent } from "../sql/apply-plan.js";
 import { schedJobOf, type InsertedJob, type InsertedPlaced, type NewJob } from "../sql/insert-jobs.js";
+import { KnownQueue, submitOrder } from "./known-queue.js";
 import type { SchedulerMetrics } from "../metrics/coordinator-metrics.js";
 import type { PlanApplier, PlanToApply } from "./plan-applier.js";
 
@@ -47,7 +48,8 @@ export class SchedulerLoop {
   // surprise: a placement the applier refused, a job that cannot be placed). While it is set, ends
   // recorded here give capacity back in the view and a step places from it with no snapshot read;
   // the applier re-checks every placement against the database as always.
-  private known: SchedJob[] | undefined;
+  // Its placements read back only what they decide: the content is the submit's (writePlacements).
+  private known: KnownQueue | undefined;
   // What this leader placed, kept until its end gives the capacity back in the view.
   private readonly placedSizes = new Map<string, PlacedSize>();
   private snapshots = 0;
@@ -84,7 +86,7 @@ export class SchedulerLoop {
   wake(): void {
     if (this.stopped) return;
     this.queueDrained = false; // whatever woke us may have queued work
-    this.known = undefined;
+    this.forgetKnown();
     this.kick(() => this.pass());
   }
 
@@ -113,7 +115,7 @@ export class SchedulerLoop {
    */
   submitted(jobs: SchedJob[]): void {
     if (this.stopped) return;
-    this.known = undefined; // these are not in it
+    this.forgetKnown(); // these are not in it
     if (this.running) {
       this.arrived.push(...jobs);
       this.again = true;
@@ -135,7 +137,10 @@ export class SchedulerLoop {
     if (this.stopped || this.running || !this.queueDrained || this.workers.length === 0) return undefined;
     const now = Date.now();
     if (rows.some((r) => r.idempotencyKey || (r.runAtMs ?? 0) > now)) return undefined;
-    const jobs = rows.map((r, i) => schedJobOf(String(i), r, now));
+    // The head of the batch, as a pass would read it (the free slots and 200 more): what can be
+    // placed now is in it, and no object is built for the rest.
+    const order = submitOrder(rows, Array.from(rows, (_, i) => i));
+    const jobs = order.slice(0, 200 + this.freeSlots()).map((i) => schedJobOf(String(i), rows[i]!, now));
     const plan = schedule({ nowMs: now, strategy: this.opts.strategy(), jobs, workers: this.workers, queues: this.queues, reservation: this.opts.reservation });
     if (plan.placements.length === 0) return undefined;
     let resolve!: (inserted: InsertedJob[]) => void;
@@ -160,8 +165,9 @@ export class SchedulerLoop {
       // The queue was empty before this batch: what is left of it is the whole queue. It did not
       // fit the view, so it waits for ends.
       const placedNow = new Set(result.assigned.map((a) => a.id));
-      const rest = result.inserted.flatMap((r, i) => (placedNow.has(r.id) ? [] : [schedJobOf(r.id, rows[i]!, now)]));
-      this.known = Array.from(jobOrder(rest), (i) => rest[i]!);
+      const ids = result.inserted.map((r) => r.id);
+      const rest = ids.flatMap((id, i) => (placedNow.has(id) ? [] : [i]));
+      this.known = new KnownQueue(rows, ids, now, result.createdMs, rest);
       return false;
     }).finally(() => (this.running = undefined));
     return inserted;
@@ -181,6 +187,15 @@ export class SchedulerLoop {
     if (this.known) return released > 0 ? this.kick(() => this.placeKnown()) : this.wake();
     if (this.queueDrained && !this.running) return;
     this.wake();
+  }
+
+  private forgetKnown(): void {
+    this.known = undefined;
+  }
+
+  /** Free slots in the view, over all workers. */
+  private freeSlots(): number {
+    return this.workers.reduce((n, w) => n + Math.max(0, w.capacity.slots - w.allocated.slots), 0);
   }
 
   /** Gives back in the view the capacity of ended jobs this leader placed; how many it gave back. */
@@ -215,23 +230,22 @@ export class SchedulerLoop {
   private async placeKnown(): Promise<boolean> {
     const known = this.known;
     if (!known) return this.pass();
-    const free = this.workers.reduce((n, w) => n + Math.max(0, w.capacity.slots - w.allocated.slots), 0);
-    const head = known.slice(0, Math.min(this.opts.batchSize, 200 + free));
+    const { jobs: head, content } = known.head(Math.min(this.opts.batchSize, 200 + this.freeSlots()));
     const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy(), jobs: head, workers: this.workers, queues: this.queues, reservation: this.opts.reservation });
     if (plan.unschedulable.length > 0) {
-      this.known = undefined;
+      this.forgetKnown();
       return true;
     }
     // No room in the view: the ends recorded here give it back (and step again); ends recorded
     // elsewhere wake a pass.
     if (plan.placements.length === 0) return false;
-    const placed = await this.apply(head, plan, []);
+    const placed = await this.apply(head, plan, [], content);
     if (placed < plan.placements.length) {
-      this.known = undefined;
+      this.forgetKnown();
       return true; // a pass next
     }
-    if (this.known?.length === 0) {
-      this.known = undefined;
+    if (this.known?.size === 0) {
+      this.forgetKnown();
       this.queueDrained = true;
       return false;
     }
@@ -249,7 +263,7 @@ export class SchedulerLoop {
         this.opts.metrics?.passDone((performance.now() - t0) / 1000);
       } catch (err) {
         this.arrived = [];
-        this.known = undefined;
+        this.forgetKnown();
         this.opts.onError(err as Error);
         return;
       }
@@ -283,8 +297,8 @@ export class SchedulerLoop {
     this.wakeAt(nextDueMs);
     if (this.known) {
       // A known queue stays only if the database shows nothing it does not hold.
-      const ids = new Set(this.known.map((j) => j.id));
-      if (promoted > 0 || jobs.some((j) => !ids.has(j.id))) this.known = undefined;
+      const known = this.known;
+      if (promoted > 0 || jobs.some((j) => !known.has(j.id))) this.forgetKnown();
     }
     this.workers = workers;
     this.queues = queues;
@@ -302,7 +316,7 @@ export class SchedulerLoop {
     const placed = await this.apply(jobs, plan, unschedulable);
     const more = jobs.length === limit || placed < plan.placements.length;
     this.queueDrained = !more && placed === jobs.length && promoted === 0;
-    if (this.queueDrained) this.known = undefined;
+    if (this.queueDrained) this.forgetKnown();
     return (placed > 0 && more) || promoted > 0;
   }
 
@@ -321,13 +335,18 @@ export class SchedulerLoop {
   }
 
   /** Applies a plan; returns how many placements were written. */
-  private async apply(jobs: SchedJob[], plan: Plan, unschedulable: PlanToApply["unschedulable"]): Promise<number> {
+  private async apply(
+    jobs: SchedJob[],
+    plan: Plan,
+    unschedulable: PlanToApply["unschedulable"],
+    content?: ReadonlyMap<string, JobContent>,
+  ): Promise<number> {
     const byId = new Map(jobs.map((j) => [j.id, j]));
     const placements = plan.placements.map((p) => {
       const j = byId.get(p.jobId)!;
       return { jobId: p.jobId, workerId: p.workerId, cpuMillis: j.cpuMillis, memoryMb: j.memoryMb, gpus: j.gpus, queue: j.queue };
     });
-    const applied = await this.applier.apply(this.opts.term, { placements, unschedulable });
+    const applied = await this.applier.apply(this.opts.term, { placements, unschedulable }, content);
     this.placed(placements.length, applied.assigned, (id) => byId.get(id)?.createdAtMs);
     return applied.assigned.length;
   }
@@ -339,10 +358,7 @@ export class SchedulerLoop {
    */
   private placed(planned: number, assigned: AssignedJob[], createdAtMs: (jobId: string) => number | undefined): void {
     for (const a of assigned) this.placedInStep.add(a.id);
-    if (this.known && assigned.length > 0) {
-      const ids = new Set(assigned.map((a) => a.id));
-      this.known = this.known.filter((j) => !ids.has(j.id));
-    }
+    if (this.known && assigned.length > 0) this.known.remove(assigned.map((a) => a.id));
     if (this.placedSizes.size + assigned.length > MAX_PLACED_SIZES) this.placedSizes.clear(); // ends recorded elsewhere
     this.opts.metrics?.planApplied(planned, assigned, createdAtMs);
     this.opts.deliver(assigned);

@@ -21,6 +21,16 @@ export const ASSIGNED_COLUMNS = `j.id::text AS id, j.attempt, j.worker_id, j.nam
   j.memory_mb, j.gpus, j.labels, j.executor, j.payload, j.timeout_ms, j.max_attempts, j.trace_context,
   (extract(epoch FROM j.created_at) * 1000)::float8 AS created_ms, (extract(epoch FROM j.assigned_at) * 1000)::float8 AS assigned_ms`;
 
+/**
+ * What an assignment carries that a job keeps for life once stored (UpdateJob changes only its
+ * priority, resources, queue and run_at): a leader that inserted the job may hand it over with the
+ * placement so that the statement reads back only what a placement decides.
+ */
+export type JobContent = Pick<
+  AssignedJob,
+  "name" | "tenant" | "labels" | "executor" | "payload" | "timeout_ms" | "max_attempts" | "trace_context" | "created_ms"
+>;
+
 export interface PlacementResult {
   /** false: the term has moved on; nothing was written */
   termHeld: boolean;
@@ -98,17 +108,24 @@ export const ANNOUNCE_CHANGED = `SELECT pg_notify('${CHANNELS.jobChanged}', stri
  * fencing token); the attempt lives on the job row until it ends (then it goes to job_attempts).
  * assigned_at is the statement's clock, after the capacity it relies on was freed.
  * The plan travels as numeric arrays (worker ids and queues once each, rows by index).
+ * `content`: the jobs' content (JobContent) by id, when the caller has it.
  */
 export async function writePlacements(
   db: Queryable,
   term: number,
   placements: SizedPlacement[],
   announce: string[],
+  content?: ReadonlyMap<string, JobContent>,
 ): Promise<PlacementResult> {
+  // With every job's content at hand (read now: the caller's map may change while the statement
+  // runs), the statement returns only what the placement decided and the priority, which UpdateJob
+  // may have changed: no labels, executor or payload read back and parsed.
+  const contents = content && placements.every((p) => content.has(p.jobId)) ? placements.map((p) => content.get(p.jobId)!) : undefined;
+  const lean = contents !== undefined;
   const workers = new Dictionary();
   const queues = new Dictionary();
-  const { rows } = await db.query<AssignedArrays & { term_held: boolean; notes: string }>({
-    name: placements.length <= PREPARED_MAX_ROWS ? "baton_write_placements" : undefined,
+  const { rows } = await db.query<AssignedArrays & LeanArrays & { term_held: boolean; notes: string }>({
+    name: placements.length > PREPARED_MAX_ROWS ? undefined : lean ? "baton_write_placements_lean" : "baton_write_placements",
     text: `WITH p AS (SELECT ord, id, ($6::text[])[wi] AS worker_id, cpu, mem, gpus, ($7::text[])[qi] AS queue
            FROM unnest($2::bigint[], $3::int[], $4::int[], $5::int[], $8::int[], $9::int[])
              WITH ORDINALITY AS p(id, wi, cpu, mem, gpus, qi, ord)),
@@ -119,12 +136,12 @@ export async function writePlacements(
              -- index could serve, so each job is read by its primary key
              FROM ok WHERE j.id = ok.id AND ${stillPending("j")} AND j.queue IS NOT DISTINCT FROM ok.queue
                AND j.cpu_millis = ok.cpu AND j.memory_mb = ok.mem AND j.gpus = ok.gpus
-             RETURNING ${ASSIGNED_COLUMNS}),
+             RETURNING ${lean ? LEAN_COLUMNS : ASSIGNED_COLUMNS}),
      note AS (${ANNOUNCE_ASSIGNED("$10")}),
      changed AS (${ANNOUNCE_CHANGED}),
      -- notes is selected so that the notifications are sent (an unread CTE column is never computed)
      held AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM t) AS term_held, (SELECT count(*) FROM note) + (SELECT count(*) FROM changed) AS notes)
-     SELECT held.term_held, held.notes, a.* FROM held, (SELECT ${ASSIGNED_ARRAYS} FROM upd) a`,
+     SELECT held.term_held, held.notes, a.* FROM held, (SELECT ${lean ? LEAN_ARRAYS : ASSIGNED_ARRAYS} FROM upd) a`,
     values: [
       term,
       numericArray(placements.map((p) => p.jobId)),
@@ -140,8 +157,65 @@ export async function writePlacements(
   });
   // in plan order (the order the scheduler chose: priority, then age)
   const order = new Map(placements.map((p, i) => [p.jobId, i]));
-  const assigned = assignedOf(rows[0]!).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  const assigned = (contents ? leanAssignedOf(rows[0]!, placements, contents, order) : assignedOf(rows[0]!))
+    .sort((a, b) => order.get(a.id)! - order.get(b.id)!);
   return { termHeld: rows[0]!.term_held, assigned };
+}
+
+/** What a lean placement reads back (worker_id for the notifications; the plan says it too). */
+const LEAN_COLUMNS = `j.id::text AS id, j.attempt, j.worker_id, j.priority,
+  (extract(epoch FROM j.assigned_at) * 1000)::float8 AS assigned_ms`;
+
+const LEAN_ARRAYS = `array_agg(id)::text AS ids, array_agg(attempt)::text AS attempts, array_agg(priority)::text AS priorities,
+  array_agg(assigned_ms)::text AS assigned`;
+
+interface LeanArrays {
+  ids: string | null;
+  attempts: string | null;
+  priorities: string | null;
+  assigned: string | null;
+}
+
+/**
+ * A lean placement's jobs: what the statement decided, the worker, size and queue the plan gave
+ * (the statement wrote only placements that matched them), and the rest from `contents` (aligned
+ * with the plan).
+ */
+function leanAssignedOf(
+  a: LeanArrays,
+  placements: SizedPlacement[],
+  contents: JobContent[],
+  order: ReadonlyMap<string, number>,
+): AssignedJob[] {
+  const ids = numericElements(a.ids);
+  const attempts = numericElements(a.attempts);
+  const priorities = numericElements(a.priorities);
+  const assigned = numericElements(a.assigned);
+  return ids.map((id, i) => {
+    const at = order.get(id)!;
+    const p = placements[at]!;
+    const c = contents[at]!;
+    return {
+      id,
+      attempt: Number(attempts[i]),
+      worker_id: p.workerId,
+      name: c.name,
+      queue: p.queue,
+      tenant: c.tenant,
+      priority: Number(priorities[i]),
+      cpu_millis: p.cpuMillis,
+      memory_mb: p.memoryMb,
+      gpus: p.gpus,
+      labels: c.labels,
+      executor: c.executor,
+      payload: c.payload,
+      timeout_ms: c.timeout_ms,
+      max_attempts: c.max_attempts,
+      trace_context: c.trace_context,
+      created_ms: c.created_ms,
+      assigned_ms: Number(assigned[i]),
+    };
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { SchedJob } from "../../shared/scheduling/types.js";
 import type { Queryable } from "../db/pool.js";
-import { ANNOUNCE_ASSIGNED, fitCheck, type AssignedJob } from "./apply-plan.js";
+import { ANNOUNCE_ASSIGNED, fitCheck, type AssignedJob, type JobContent } from "./apply-plan.js";
 import { Dictionary, numericArray, numericElements, PREPARED_MAX_ROWS } from "./batch-params.js";
 import type { StoredRetry } from "../api/retry-policy.js";
 
@@ -29,6 +29,14 @@ export interface NewJob {
   retry?: StoredRetry;
   /** not placed before this time (epoch ms); 0 or absent: now */
   runAtMs?: number;
+}
+
+/** What an assignment of a new job carries for life (see JobContent), as the batch gave it. */
+export function contentOf(r: NewJob, createdMs: number): JobContent {
+  return {
+    name: r.name, tenant: r.tenant, labels: r.labels, executor: r.executor, payload: r.payload as JobContent["payload"],
+    timeout_ms: r.timeoutMs, max_attempts: r.maxAttempts, trace_context: r.traceContext ?? null, created_ms: createdMs,
+  };
 }
 
 /** A new job as the scheduler sees it. */
@@ -233,6 +241,8 @@ export interface InsertedPlaced {
   assigned: AssignedJob[];
   /** false: the term has moved on; everything was inserted pending */
   termHeld: boolean;
+  /** the jobs' created_at (the statement's clock), epoch ms */
+  createdMs: number;
 }
 
 /**
@@ -303,11 +313,9 @@ export async function insertJobsPlaced(
   const assigned: AssignedJob[] = numericElements(r.placed).map((id, k) => {
     const j = jobs[ordOf.get(id)!]!;
     return {
-      id, attempt: 1, worker_id: placedOn[k]!, name: j.name, queue: j.queue, tenant: j.tenant, priority: j.priority,
-      cpu_millis: j.cpuMillis, memory_mb: j.memoryMb, gpus: j.gpus, labels: j.labels, executor: j.executor,
-      payload: j.payload as AssignedJob["payload"], timeout_ms: j.timeoutMs, max_attempts: j.maxAttempts,
-      trace_context: j.traceContext ?? null, created_ms: r.created_ms!, assigned_ms: Number(assignedMs[k]),
+      ...contentOf(j, r.created_ms!), id, attempt: 1, worker_id: placedOn[k]!, queue: j.queue, priority: j.priority,
+      cpu_millis: j.cpuMillis, memory_mb: j.memoryMb, gpus: j.gpus, assigned_ms: Number(assignedMs[k]),
     };
   });
-  return { inserted: ids.map((id) => ({ id, created: true })), assigned, termHeld: r.term_held };
+  return { inserted: ids.map((id) => ({ id, created: true })), assigned, termHeld: r.term_held, createdMs: r.created_ms! };
 }

@@ -61,10 +61,9 @@ describe("GPUs", () => {
         "SELECT assigned_at AS a, finished_at AS f FROM attempts WHERE job_id = ANY($1::bigint[])",
         [ids],
       );
-      for (const s of spans) {
-        const overlapping = spans.filter((o) => o.a < s.f && s.a < o.f).length;
-        expect(overlapping).toBeLessThanOrEqual(2);
-      }
+      // (the most spans open at one instant: an interval may overlap one that ended before the
+      // next began, which is fine)
+      expect(mostAtOnce(spans)).toBeLessThanOrEqual(2);
       expect(await findOvercommits(conn)).toEqual([]);
     } finally {
       await conn.end();
@@ -79,3 +78,13 @@ describe("GPUs", () => {
     expect((await client.getJob(tooMany!)).unschedulableReason).toMatch(/3 GPUs/);
   });
 });
+
+/** The most of these spans open at one instant (an end at the instant a start happens closes first). */
+function mostAtOnce(spans: { a: Date; f: Date }[]): number {
+  const edges = spans.flatMap((s) => [{ t: s.a.getTime(), d: 1 }, { t: s.f.getTime(), d: -1 }]);
+  edges.sort((x, y) => x.t - y.t || x.d - y.d);
+  let open = 0;
+  let most = 0;
+  for (const e of edges) most = Math.max(most, (open += e.d));
+  return most;
+}

@@ -6,7 +6,7 @@ import { createPool } from "../../coordinator/db/pool.js";
 import { Elector, LEADER_LOCK_KEY } from "../../coordinator/leader/elector.js";
 import { PlanApplier } from "../../coordinator/leader/plan-applier.js";
 import { loadAssignedJobs } from "../../coordinator/sql/apply-plan.js";
-import { insertJobs, type NewJob } from "../../coordinator/sql/insert-jobs.js";
+import { contentOf, insertJobs, type NewJob } from "../../coordinator/sql/insert-jobs.js";
 import { recordFinished, recordStarted } from "../../coordinator/sql/record-events.js";
 import { bumpTerm, FencedError } from "../../coordinator/sql/term.js";
 import { upsertWorker } from "../../coordinator/sql/workers.js";
@@ -240,6 +240,33 @@ describe("a placement's answer", () => {
     const full = new Map((await loadAssignedJobs(pool, ["w1", "w2"])).map((j) => [j.id, j]));
     for (const a of assigned) expect(a).toEqual(full.get(a.id));
     expect(assigned[2]).toMatchObject({ name: "etl", tenant: "acme", priority: 3, labels: { team: "data", "a,b": "{c}" }, timeout_ms: 9000, max_attempts: 4 });
+  });
+
+  it("read back lean when the leader has the jobs' content, and still as a full read of each row", async () => {
+    await worker("w1", 8, 4000);
+    const rows = [
+      job({ name: "etl", tenant: "acme", labels: { team: "data" }, executor: "js", payload: { task: "etl", payload: "[1]" }, timeoutMs: 9000,
+            traceContext: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } }),
+      job({ name: "plain" }),
+      job({ name: "other" }),
+    ];
+    const ids = await insertJobs(pool, rows);
+    const { rows: created } = await pool.query<{ ms: number }>("SELECT (extract(epoch FROM created_at) * 1000)::float8 AS ms FROM jobs ORDER BY id");
+    const content = new Map(ids.map((id, i) => [id, contentOf(rows[i]!, created[i]!.ms)]));
+    // UpdateJob changed a priority after the leader learned the job: the answer carries the new one
+    await pool.query("UPDATE jobs SET priority = 7 WHERE id = $1", [ids[1]]);
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    const lean = await applier.apply(term, { placements: [at(ids[1]!, "w1"), at(ids[0]!, "w1")], unschedulable: [] }, content);
+    expect(lean.assigned.map((a) => a.id)).toEqual([ids[1], ids[0]]);
+    const full = new Map((await loadAssignedJobs(pool, ["w1"])).map((j) => [j.id, j]));
+    for (const a of lean.assigned) expect(a).toEqual(full.get(a.id));
+    expect(lean.assigned[0]!.priority).toBe(7);
+    expect(lean.assigned[1]!.payload).toBe(rows[0]!.payload); // taken from the content, not read back
+    // content for only part of a plan: the full answer, the same jobs
+    content.delete(ids[2]!);
+    const partial = await applier.apply(term, { placements: [at(ids[2]!, "w1")], unschedulable: [] }, content);
+    expect(partial.assigned).toEqual((await loadAssignedJobs(pool, ["w1"])).filter((j) => j.id === ids[2]));
   });
 });
 

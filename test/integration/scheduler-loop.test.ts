@@ -40,11 +40,13 @@ async function leaderLoop(slots: number) {
     onError: (err) => errors.push(err),
   });
   loops.push(loop);
-  /** The names of the next delivery. */
-  const next = async (): Promise<string[]> => {
+  /** The next delivery. */
+  const nextJobs = async (): Promise<AssignedJob[]> => {
     while (delivered.length === 0) await new Promise<void>((r) => waiters.push(r));
-    return delivered.shift()!.map((a) => a.name);
+    return delivered.shift()!;
   };
+  /** The names of the next delivery. */
+  const next = async (): Promise<string[]> => (await nextJobs()).map((a) => a.name);
   /** Records the successes of these jobs and tells the loop, as the event sink does. */
   const end = async (names: string[]) => {
     const { rows } = await t.pool.query<{ id: string }>("SELECT id::text FROM jobs WHERE name = ANY($1)", [names]);
@@ -55,19 +57,24 @@ async function leaderLoop(slots: number) {
   loop.start(); // the first pass sees an empty queue
   await loop.idle();
   expect(loop.snapshotsRead).toBe(1);
-  return { loop, next, end, errors };
+  return { loop, next, nextJobs, end, errors };
 }
 
 describe("a leader's known queue", () => {
   it("places a submit that did not fit as ends give capacity back, without reading snapshots", async () => {
-    const { loop, next, end, errors } = await leaderLoop(2);
+    const { loop, next, nextJobs, end, errors } = await leaderLoop(2);
     const reads = loop.snapshotsRead;
-    const inserted = loop.insertSubmitted(["a", "b", "c", "d", "e"].map((n) => job(n)));
+    const rows = ["a", "b", "c", "d", "e"].map((n) => job(n));
+    const inserted = loop.insertSubmitted(rows);
     expect(inserted).toBeDefined();
     expect((await inserted!).length).toBe(5);
     expect(await next()).toEqual(["a", "b"]);
     await end(["a", "b"]);
-    expect(await next()).toEqual(["c", "d"]);
+    const cd = await nextJobs();
+    expect(cd.map((a) => a.name)).toEqual(["c", "d"]);
+    // the placement read back only what it decided: the content is the submit's own
+    expect(cd[0]!.payload).toBe(rows[2]!.payload);
+    expect(cd[0]).toMatchObject({ attempt: 1, worker_id: "w1", queue: "default", cpu_millis: 100, executor: "js" });
     await end(["c"]);
     expect(await next()).toEqual(["e"]);
     expect(loop.snapshotsRead).toBe(reads);
