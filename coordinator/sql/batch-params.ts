@@ -1,7 +1,13 @@
 // Batch parameters, encoded for the hot path: a value that repeats across the rows of a batch
 // travels once, and numeric columns travel as array literals.
 
-/** Distinct values of a batch, each with its 1-based index (what `($n::text[])[i]` reads). */
+/**
+ * Distinct values of a batch, each with its 1-based index: `($n::text[])[i]` reads `values`, and
+ * `$n::jsonb ->> (i - 1)` reads `json()`. A text array is walked from its start to reach an
+ * element, so a column that may hold thousands of distinct values (names, keys, messages) reads
+ * the JSON form, whose elements are found in constant time; a handful (workers, queues) can be
+ * either.
+ */
 export class Dictionary {
   readonly values: string[] = [];
   private readonly indexes = new Map<string, number>();
@@ -10,6 +16,11 @@ export class Dictionary {
     let i = this.indexes.get(value);
     if (i === undefined) this.indexes.set(value, (i = this.values.push(value)));
     return i;
+  }
+
+  /** The values as a JSON array (for a `$n::jsonb` parameter). */
+  json(): string {
+    return JSON.stringify(this.values);
   }
 }
 

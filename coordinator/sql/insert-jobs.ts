@@ -62,9 +62,9 @@ export interface InsertedJob {
  * of distinct values, run_at as a number. Several times cheaper, on both sides, than a JSON record
  * of twenty fields per job.
  */
-const INPUT = `(SELECT r.ord, ($2::text[])[r.ni] AS name, s.queue, s.tenant, s.priority, s."cpuMillis", s."memoryMb", s.gpus,
+const INPUT = `(SELECT r.ord, $2::jsonb ->> (r.ni - 1) AS name, s.queue, s.tenant, s.priority, s."cpuMillis", s."memoryMb", s.gpus,
     s.labels, s.executor, $3::jsonb -> (r.pi - 1)::int AS payload, s."timeoutMs", s."maxAttempts",
-    $5::jsonb -> (r.ti - 1)::int AS "traceContext", ($4::text[])[r.ki] AS "idempotencyKey", s."idempotencyWindowS",
+    $5::jsonb -> (r.ti - 1)::int AS "traceContext", $4::jsonb ->> (r.ki - 1) AS "idempotencyKey", s."idempotencyWindowS",
     s."templateName", s."templateVersion", s.retry, r."runAtMs"
   FROM unnest($6::int[], $7::int[], $8::int[], $9::int[], $10::int[], $11::float8[])
          WITH ORDINALITY AS r(si, ni, pi, ti, ki, "runAtMs", ord)
@@ -110,9 +110,9 @@ function encodeBatch(jobs: NewJob[]): unknown[] {
   }
   return [
     JSON.stringify(shapes),
-    names.values,
+    names.json(),
     `[${payloads.values.join(",")}]`,
-    keys.values,
+    keys.json(),
     `[${traces.values.join(",")}]`,
     numericArray(si),
     numericArray(ni),

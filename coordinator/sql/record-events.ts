@@ -123,11 +123,12 @@ async function recordEnds(db: Queryable, unique: FinishedEvent[]): Promise<{ id:
   const reasons = new Dictionary();
   const workers = new Dictionary();
   const messages = new Dictionary(); // mostly empty
+  const messageIndexes = numericArray(unique.map((e) => messages.index(e.message)));
   const { rows } = await db.query<{ id: string; state: string }>({
     name: unique.length <= PREPARED_MAX_ROWS ? "baton_record_finished" : undefined,
     text: `WITH e AS (
        SELECT e.id, e.attempt, e.at_ms, e.started_ms, e.exit_code, ($6::text[])[e.ri] AS reason,
-              ($9::text[])[e.mi] AS message, ($8::text[])[e.wi] AS worker_id, e.cpu_seconds, e.peak_memory_bytes
+              $9::jsonb ->> (e.mi - 1) AS message, ($8::text[])[e.wi] AS worker_id, e.cpu_seconds, e.peak_memory_bytes
        FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::float8[], $5::int[], $7::int[], $13::int[], $10::int[],
                    $11::float8[], $12::int8[])
          AS e(id, attempt, at_ms, started_ms, exit_code, ri, mi, wi, cpu_seconds, peak_memory_bytes)
@@ -203,11 +204,11 @@ async function recordEnds(db: Queryable, unique: FinishedEvent[]): Promise<{ id:
       reasons.values,
       numericArray(unique.map((e) => reasons.index(e.reason))),
       workers.values,
-      messages.values,
+      messages.json(),
       numericArray(unique.map((e) => workers.index(e.workerId))),
       numericArray(unique.map((e) => e.cpuSeconds ?? 0)),
       numericArray(unique.map((e) => Math.round(e.peakMemoryBytes ?? 0))),
-      numericArray(unique.map((e) => messages.index(e.message))),
+      messageIndexes,
     ],
   });
   return rows;

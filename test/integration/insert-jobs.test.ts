@@ -45,4 +45,16 @@ describe("insertJobsReporting", () => {
     expect(rows.map((r) => r.delayed)).toEqual([false, false, false, false, false, true]);
     expect(Math.abs(rows[5].run_at_ms - runAt)).toBeLessThan(1);
   });
+
+  it("stores names and idempotency keys with any characters, each on its own row, repeated or not", async () => {
+    const odd = ["", "plain", 'quo"te', "back\\slash", "{brace,comma}", "NULL", "tab\there", "é 日本 🎉", "plain"];
+    const batch: NewJob[] = odd.map((name, i) => ({ ...base, name, idempotencyKey: `${name}#${i}`, idempotencyWindowS: 60 }));
+    const inserted = await insertJobsReporting(t.pool, batch);
+    expect(inserted.every((r) => r.created)).toBe(true);
+    const { rows } = await t.pool.query(
+      "SELECT j.name, k.key FROM jobs j JOIN idempotency_keys k ON k.job_id = j.id WHERE j.id = ANY($1::bigint[]) ORDER BY j.id",
+      [inserted.map((r) => r.id)],
+    );
+    expect(rows).toEqual(odd.map((name, i) => ({ name, key: `${name}#${i}` })));
+  });
 });

@@ -309,9 +309,10 @@ describe("attempts as fencing tokens", () => {
     await pool.query("UPDATE jobs SET state = 'pending' WHERE id = $1", [b]);
     await applier.apply(term, { placements: [at(b!, "w2")], unschedulable: [] });
     const now = Date.now();
+    const BOOM = 'boom: "2" \\ {x,y} NULL ☃'; // messages travel as a JSON dictionary
     const ev = (jobId: string, attempt: number, exitCode: number, message = "") =>
       ({ jobId, attempt, workerId: "w1", atMs: now, startedAtMs: now - 5, exitCode, reason: "exited", message });
-    const result = await recordFinished(pool, [ev(a!, 1, 0), ev(b!, 1, 0), ev(a!, 1, 1), ev(c!, 1, 2), ev(d!, 1, 0, "all good")]);
+    const result = await recordFinished(pool, [ev(a!, 1, 0), ev(b!, 1, 0), ev(a!, 1, 1), ev(c!, 1, 2, BOOM), ev(d!, 1, 0, "all good")]);
     expect([...result].sort((x, y) => Number(x.id) - Number(y.id))).toEqual([
       { id: a, state: "succeeded" },
       { id: c, state: "failed" },
@@ -321,7 +322,7 @@ describe("attempts as fencing tokens", () => {
     expect(rows).toEqual([
       { id: a, state: "succeeded", attempt: 1, exit_code: 0, message: "", started: true },
       { id: b, state: "assigned", attempt: 2, exit_code: null, message: "", started: false },
-      { id: c, state: "failed", attempt: 1, exit_code: 2, message: "", started: true },
+      { id: c, state: "failed", attempt: 1, exit_code: 2, message: BOOM, started: true },
       { id: d, state: "succeeded", attempt: 1, exit_code: 0, message: "all good", started: true },
     ]);
     // The stale success is kept as b's attempt 1, under the worker that sent it.
