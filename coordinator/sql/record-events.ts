@@ -1,5 +1,5 @@
 import type { Queryable } from "../db/pool.js";
-import { Dictionary, numericArray, numericElements, PREPARED_MAX_ROWS } from "./batch-params.js";
+import { Dictionary, numericArray, numericElements, opaque, PREPARED_MAX_ROWS } from "./batch-params.js";
 import { CHANNELS } from "./notify.js";
 
 // Each writer announces the jobs it changed in the same statement (chunks fit NOTIFY's payload limit).
@@ -41,9 +41,10 @@ export async function recordStarted(
   if (events.length === 0) return { changed: [], cancelRequested: [] };
   const { rows } = await db.query<{ id: string; attempt: number; cancel_requested: boolean }>({
     name: events.length <= PREPARED_MAX_ROWS ? "baton_record_started" : undefined,
-    text: `WITH e AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS e(id, attempt, at_ms)),
+    text: `WITH e AS (SELECT * FROM unnest(${opaque("$1::bigint[]")}, ${opaque("$2::int[]")}, ${opaque("$3::float8[]")}) AS e(id, attempt, at_ms)),
      upd AS (UPDATE jobs j SET state = 'running', started_at = to_timestamp(e.at_ms / 1000.0), usage = NULL
-             FROM e WHERE j.id = e.id AND j.attempt = e.attempt AND j.state = 'assigned'
+             -- each job read by its primary key whatever the statistics say (see opaque)
+             FROM e WHERE j.id = e.id AND j.attempt = e.attempt AND (j.state = 'assigned') IS TRUE
              RETURNING j.id, j.attempt, j.cancel_requested),
      note AS (${ANNOUNCE("upd")})
      SELECT id, attempt, cancel_requested FROM upd WHERE (SELECT count(*) FROM note) >= 0`,
@@ -94,13 +95,15 @@ async function recordSuccesses(db: Queryable, events: FinishedEvent[]): Promise<
     // Prepared at any size (planning was ~0.7 ms of a 150-job write): its generic plan is the one
     // a custom plan finds, a nested loop reading each job by primary key.
     name: "baton_record_succeeded",
-    text: `WITH e AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::float8[], $5::float8[], $6::int8[])
+    text: `WITH e AS (SELECT * FROM unnest(${opaque("$1::bigint[]")}, ${opaque("$2::int[]")}, ${opaque("$3::float8[]")},
+                                          ${opaque("$4::float8[]")}, ${opaque("$5::float8[]")}, ${opaque("$6::int8[]")})
                      AS e(id, attempt, at_ms, started_ms, cpu_seconds, peak_memory_bytes)),
      upd AS (UPDATE jobs j SET state = 'succeeded', exit_code = 0, reason = 'exited', message = '',
                     started_at = coalesce(j.started_at, CASE WHEN e.started_ms > 0 THEN to_timestamp(e.started_ms / 1000.0) END),
                     finished_at = to_timestamp(e.at_ms / 1000.0), cpu_seconds = nullif(e.cpu_seconds, 0),
                     peak_memory_bytes = nullif(e.peak_memory_bytes, 0), usage = NULL, delayed = false
-             FROM e WHERE j.id = e.id AND j.attempt = e.attempt AND j.state IN ('assigned', 'running')
+             -- each job read by its primary key whatever the statistics say (see opaque)
+             FROM e WHERE j.id = e.id AND j.attempt = e.attempt AND (j.state IN ('assigned', 'running')) IS TRUE
              RETURNING j.id),
      note AS (${ANNOUNCE("upd")})
      -- one row: the changed ids as one array (a flush can end thousands of jobs)

@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/pool.js";
+import { opaque } from "./batch-params.js";
 
 export interface UsageSample {
   jobId: string;
@@ -19,13 +20,15 @@ export async function recordUsage(db: Queryable, samples: readonly UsageSample[]
   const { rowCount } = await db.query(
     `WITH u AS (
        SELECT DISTINCT ON (id, attempt) *
-       FROM unnest($1::bigint[], $2::int[], $3::int[], $4::int8[], $5::float8[], $6::int8[])
+       FROM unnest(${opaque("$1::bigint[]")}, ${opaque("$2::int[]")}, ${opaque("$3::int[]")}, ${opaque("$4::int8[]")},
+                   ${opaque("$5::float8[]")}, ${opaque("$6::int8[]")})
          WITH ORDINALITY AS u(id, attempt, cpu_millis, memory_bytes, cpu_seconds, peak_memory_bytes, n)
        ORDER BY id, attempt, n DESC
      )
      UPDATE jobs j SET usage = jsonb_build_object('cpu_millis', u.cpu_millis, 'memory_bytes', u.memory_bytes,
                                                   'cpu_seconds', u.cpu_seconds, 'peak_memory_bytes', u.peak_memory_bytes)
-     FROM u WHERE j.id = u.id AND j.attempt = u.attempt AND j.state IN ('assigned', 'running')`,
+     -- each job read by its primary key whatever the statistics say (see opaque)
+     FROM u WHERE j.id = u.id AND j.attempt = u.attempt AND (j.state IN ('assigned', 'running')) IS TRUE`,
     [
       samples.map((s) => s.jobId),
       samples.map((s) => s.attempt),

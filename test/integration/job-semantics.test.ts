@@ -11,6 +11,8 @@ import { loadSnapshot } from "../../coordinator/sql/load-snapshot.js";
 import { writePlacements } from "../../coordinator/sql/apply-plan.js";
 import { reapLostWorkers } from "../../coordinator/sql/reap-lost-workers.js";
 import { reapTimedOut } from "../../coordinator/sql/reap-timed-out.js";
+import { recordFinished, recordStarted } from "../../coordinator/sql/record-events.js";
+import { recordUsage } from "../../coordinator/sql/record-usage.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
 
 let db: TestDatabase;
@@ -196,6 +198,42 @@ describe("delayed jobs", () => {
       expect(written.assigned).toHaveLength(40);
       await client.query("SELECT pg_stat_force_next_flush()"); // this backend's counts are flushed before it answers
       expect(await pendingIndexScans()).toBe(before);
+    } finally {
+      client.release();
+    }
+  });
+});
+
+describe("reports of a burst", () => {
+  it("read each job by primary key when the statistics were taken with no job active", async () => {
+    // An idle cluster vacuumed, then a burst: the planner believes no job is active. Reading the
+    // "one" active job first and the whole batch of reports for each one it finds is quadratic;
+    // it shows as a scan of the active index or a sequential scan of jobs.
+    const done = await insertJobs(pool, Array.from({ length: 3000 }, () => job()));
+    await pool.query("UPDATE jobs SET state = 'succeeded', finished_at = now() WHERE id = ANY($1::bigint[])", [done]);
+    await pool.query("VACUUM ANALYZE jobs");
+    const ids = await insertJobs(pool, Array.from({ length: 300 }, () => job()));
+    await pool.query("UPDATE jobs SET state = 'assigned', worker_id = 'w9', attempt = 1, assigned_at = now() WHERE id = ANY($1::bigint[])", [ids]);
+    const scans = async () => {
+      const { rows } = await pool.query<{ idx: string; seq: string }>(
+        `SELECT (SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'jobs_active_worker_idx') AS idx,
+                (SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'jobs') AS seq`,
+      );
+      return rows[0];
+    };
+    const client = await pool.connect(); // a fresh connection: its first executions are custom plans
+    try {
+      await client.query("SELECT pg_stat_force_next_flush()");
+      const before = await scans();
+      const now = Date.now();
+      const starts = await recordStarted(client, ids.slice(0, 100).map((id) => ({ jobId: id, attempt: 1, atMs: now })));
+      expect(starts.changed).toHaveLength(100);
+      const sampled = await recordUsage(client, ids.slice(0, 150).map((id) => ({ jobId: id, attempt: 1, cpuMillis: 5, memoryBytes: 1, cpuSeconds: 0.1, peakMemoryBytes: 2 })));
+      expect(sampled).toBe(150);
+      const ended = await recordFinished(client, ids.map((id) => ({ jobId: id, attempt: 1, workerId: "w9", atMs: now, startedAtMs: now, exitCode: 0, reason: "exited", message: "" })));
+      expect(ended).toHaveLength(300);
+      await client.query("SELECT pg_stat_force_next_flush()");
+      expect(await scans()).toEqual(before);
     } finally {
       client.release();
     }
