@@ -177,8 +177,11 @@ export class EventSink {
       }
       // A start reported in the same batch as its end is carried by the end (finished has
       // started_at_ms), so the two statements touch different jobs and can run side by side.
-      const ended = new Set(finished.map((f) => `${f.jobId}:${f.attempt}`));
-      const starts = started.filter((x) => !ended.has(`${x.ev.jobId}:${x.ev.attempt}`)).map((x) => x.ev);
+      let starts: StartedEvent[] = [];
+      if (started.length > 0) {
+        const ended = new Set(finished.map((f) => `${f.jobId}:${f.attempt}`));
+        starts = started.filter((x) => !ended.has(`${x.ev.jobId}:${x.ev.attempt}`)).map((x) => x.ev);
+      }
       const [s, f] = await Promise.all([recordStarted(this.pool, starts), recordFinished(this.pool, finished)]);
       result = { started: s, finished: f };
     } catch (err) {

@@ -164,10 +164,12 @@ export class SchedulerLoop {
       if (result.assigned.length < plan.placements.length || plan.unschedulable.length > 0) return true;
       // The queue was empty before this batch: what is left of it is the whole queue. It did not
       // fit the view, so it waits for ends.
-      const placedNow = new Set(result.assigned.map((a) => a.id));
-      const ids = result.inserted.map((r) => r.id);
-      const rest = ids.flatMap((id, i) => (placedNow.has(id) ? [] : [i]));
-      this.known = new KnownQueue(rows, ids, now, result.createdMs, rest);
+      const rest: number[] = [];
+      for (let i = 0, p = 0; i < rows.length; i++) {
+        if (result.placedRows[p] === i) p++;
+        else rest.push(i);
+      }
+      this.known = new KnownQueue(rows, result.inserted.map((r) => r.id), now, result.createdMs, rest);
       return false;
     }).finally(() => (this.running = undefined));
     return inserted;

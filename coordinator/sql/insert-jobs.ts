@@ -239,6 +239,8 @@ export interface InsertedPlaced {
   inserted: InsertedJob[];
   /** the jobs inserted already placed, as the worker must be sent them */
   assigned: AssignedJob[];
+  /** the batch rows of `assigned`, ascending */
+  placedRows: number[];
   /** false: the term has moved on; everything was inserted pending */
   termHeld: boolean;
   /** the jobs' created_at (the statement's clock), epoch ms */
@@ -306,16 +308,20 @@ export async function insertJobsPlaced(
   // ids are drawn in batch order (the insert reads the batch ORDER BY ord), so id order is input order
   const r = rows[0]!;
   const ids = numericElements(r.ids);
-  const ordOf = new Map<string, number>();
-  if (r.placed !== null) ids.forEach((id, i) => ordOf.set(id, i));
   const placedOn = r.placed_on ?? [];
   const assignedMs = numericElements(r.assigned_ms);
-  const assigned: AssignedJob[] = numericElements(r.placed).map((id, k) => {
-    const j = jobs[ordOf.get(id)!]!;
-    return {
+  // The placed ids are in id order too: each one's row is found walking the batch once.
+  const placedRows: number[] = [];
+  const assigned: AssignedJob[] = [];
+  let row = 0;
+  for (const [k, id] of numericElements(r.placed).entries()) {
+    while (ids[row] !== id) row++;
+    placedRows.push(row);
+    const j = jobs[row]!;
+    assigned.push({
       ...contentOf(j, r.created_ms!), id, attempt: 1, worker_id: placedOn[k]!, queue: j.queue, priority: j.priority,
       cpu_millis: j.cpuMillis, memory_mb: j.memoryMb, gpus: j.gpus, assigned_ms: Number(assignedMs[k]),
-    };
-  });
-  return { inserted: ids.map((id) => ({ id, created: true })), assigned, termHeld: r.term_held, createdMs: r.created_ms! };
+    });
+  }
+  return { inserted: ids.map((id) => ({ id, created: true })), assigned, placedRows, termHeld: r.term_held, createdMs: r.created_ms! };
 }

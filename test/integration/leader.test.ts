@@ -200,6 +200,7 @@ describe("a leader's submit: inserted and placed in one statement", () => {
       [byName.get("d"), "d", "w1", { argv: ["echo", "d"] }],
       [byName.get("e"), "e", "w2", { argv: ["echo", "e"] }],
     ]);
+    expect(result.placedRows).toEqual([1, 3, 4]);
     for (const a of result.assigned) {
       expect(a.created_ms).toBeGreaterThanOrEqual(before - 1000);
       expect(a.assigned_ms!).toBeGreaterThanOrEqual(a.created_ms);
