@@ -50,8 +50,8 @@ export class WorkerStream {
           attempt: job.attempt,
           workerId: this.workerId,
           carrier: job.trace_context,
-          queuedSince: job.attempt === 1 ? new Date(job.created_ms) : null,
-          assignedAt: job.assigned_ms !== null ? new Date(job.assigned_ms) : null,
+          queuedSinceMs: job.attempt === 1 ? job.created_ms : null,
+          assignedAtMs: job.assigned_ms,
         }),
       });
     }

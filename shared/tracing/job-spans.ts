@@ -67,14 +67,15 @@ export function traceDispatch(job: {
   attempt: number;
   workerId: string;
   carrier: Carrier | null;
-  queuedSince: Date | null;
-  assignedAt: Date | null;
+  /** epoch ms: when the job was queued (first attempts only) and assigned */
+  queuedSinceMs: number | null;
+  assignedAtMs: number | null;
 }): Carrier {
   if (!tracingEnabled() || !job.carrier || !job.carrier.traceparent) return {};
   const parent = extract(job.carrier);
   const attributes = { [ATTR.jobId]: job.id, [ATTR.attempt]: job.attempt, [ATTR.workerId]: job.workerId };
-  if (job.queuedSince && job.assignedAt) {
-    tracer().startSpan("baton.job.queued", { startTime: job.queuedSince, attributes }, parent).end(job.assignedAt);
+  if (job.queuedSinceMs !== null && job.assignedAtMs !== null) {
+    tracer().startSpan("baton.job.queued", { startTime: new Date(job.queuedSinceMs), attributes }, parent).end(new Date(job.assignedAtMs));
   }
   const span = tracer().startSpan("baton.job.dispatch", { kind: SpanKind.PRODUCER, attributes }, parent);
   const carrier = inject(span);
