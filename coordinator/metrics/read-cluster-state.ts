@@ -3,6 +3,7 @@
 // have not ended are counted (the partial indexes on pending and active jobs), so its cost follows
 // the size of the queue, not of the history.
 import type { Queryable } from "../db/pool.js";
+import { PENDING_COUNT } from "../sql/cluster-status.js";
 
 export interface WorkerResourceRow {
   name: string;
@@ -36,10 +37,10 @@ export async function readClusterState(db: Queryable): Promise<ClusterState> {
      )
      SELECT
        (SELECT coalesce(json_object_agg(state, n), '{}') FROM (
-          SELECT 'pending' AS state, count(*)::int AS n FROM jobs WHERE state = 'pending'
+          SELECT 'pending' AS state, ${PENDING_COUNT("")}::int AS n
           UNION ALL
           SELECT state, count(*)::int FROM active GROUP BY state) d) AS depth,
-       (SELECT count(*)::int FROM jobs WHERE state = 'pending' AND unschedulable_reason <> '') AS unschedulable,
+       ${PENDING_COUNT("AND unschedulable_reason <> ''")}::int AS unschedulable,
        (SELECT coalesce(json_agg(w ORDER BY w.name), '[]') FROM (
           SELECT w.name, w.cpu_millis, w.memory_mb, w.slots, w.used_cpu_millis, w.used_memory_mb,
                  coalesce(a.cpu, 0) AS alloc_cpu_millis, coalesce(a.mem, 0) AS alloc_memory_mb,

@@ -1,5 +1,14 @@
 import type { Queryable } from "../db/pool.js";
 
+/**
+ * Pending jobs matching `and` (a condition on jobs' columns, unqualified), counted in two parts,
+ * each read through its partial index (jobs_pending_idx: not delayed; jobs_delayed_idx: delayed):
+ * the cost follows the backlog, never the history.
+ */
+export const PENDING_COUNT = (and: string) =>
+  `((SELECT count(*) FROM jobs WHERE state = 'pending' AND NOT delayed ${and})
+    + (SELECT count(*) FROM jobs WHERE state = 'pending' AND delayed ${and}))`;
+
 export interface CoordinatorRow {
   id: string;
   grpc_address: string;
@@ -48,7 +57,7 @@ export async function loadClusterStatus(db: Queryable, coordinatorStaleMs: numbe
        ORDER BY w.name, w.id`,
     ),
     db.query<{ state: string; n: string }>("SELECT state, count(*) AS n FROM jobs GROUP BY state"),
-    db.query<{ n: string }>("SELECT count(*) AS n FROM jobs WHERE state = 'pending' AND unschedulable_reason <> ''"),
+    db.query<{ n: string }>(`SELECT ${PENDING_COUNT("AND unschedulable_reason <> ''")} AS n`),
   ]);
   return {
     term: Number(term.rows[0]!.term),

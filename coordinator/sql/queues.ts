@@ -1,6 +1,7 @@
 // Queue settings (cap, paused) and the counts that go with them. Every change wakes the leader in
 // the same statement, since a raised cap or a resume may make jobs placeable.
 import type { Queryable } from "../db/pool.js";
+import { PENDING_COUNT } from "./cluster-status.js";
 import { CHANNELS } from "./notify.js";
 
 export interface QueueRow {
@@ -21,7 +22,7 @@ export interface QueueChange {
   paused?: boolean;
 }
 
-const COUNTS = `(SELECT count(*) FROM jobs j WHERE j.queue = q.name AND j.state = 'pending')::int AS pending,
+const COUNTS = `${PENDING_COUNT("AND queue = q.name")}::int AS pending,
   (SELECT count(*) FROM jobs j WHERE j.queue = q.name AND j.state IN ('assigned', 'running'))::int AS running`;
 
 export async function setQueue(db: Queryable, name: string, change: QueueChange): Promise<QueueRow> {
@@ -55,9 +56,13 @@ export async function getQueue(db: Queryable, name: string): Promise<QueueRow> {
 /** Queues with settings, and queues with jobs pending or active, by name. */
 export async function listQueues(db: Queryable): Promise<QueueRow[]> {
   const { rows } = await db.query<QueueRow>(
-    `WITH c AS (SELECT queue, count(*) FILTER (WHERE state = 'pending')::int AS pending,
-                       count(*) FILTER (WHERE state IN ('assigned', 'running'))::int AS running
-                FROM jobs WHERE state IN ('pending', 'assigned', 'running') GROUP BY queue)
+    `WITH c AS (SELECT queue, sum(pending)::int AS pending, sum(running)::int AS running FROM (
+                  SELECT queue, count(*) AS pending, 0 AS running FROM jobs WHERE state = 'pending' AND NOT delayed GROUP BY queue
+                  UNION ALL
+                  SELECT queue, count(*), 0 FROM jobs WHERE state = 'pending' AND delayed GROUP BY queue
+                  UNION ALL
+                  SELECT queue, 0, count(*) FROM jobs WHERE state IN ('assigned', 'running') GROUP BY queue) u
+                GROUP BY queue)
      SELECT coalesce(s.name, c.queue) AS name, s.concurrency_cap, coalesce(s.paused, false) AS paused,
             s.name IS NOT NULL AS configured, s.created_at, s.updated_at,
             coalesce(c.pending, 0) AS pending, coalesce(c.running, 0) AS running

@@ -4,6 +4,7 @@ import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createPool } from "../../coordinator/db/pool.js";
 import { PlanApplier } from "../../coordinator/leader/plan-applier.js";
+import { readClusterState } from "../../coordinator/metrics/read-cluster-state.js";
 import { loadSnapshot } from "../../coordinator/sql/load-snapshot.js";
 import { deleteQueue, getQueue, listQueues, setQueue } from "../../coordinator/sql/queues.js";
 import { bumpTerm } from "../../coordinator/sql/term.js";
@@ -135,6 +136,42 @@ describe("queue settings", () => {
     expect(list.map((q) => [q.name, q.configured, q.pending])).toEqual([["etl", true, 2], ["web", false, 1]]);
     expect(await deleteQueue(pool, "etl")).toBe(true);
     expect(await deleteQueue(pool, "etl")).toBe(false);
+  });
+
+  it("counts pending jobs, delayed or not, through the pending indexes, never by reading the whole table", async () => {
+    // a history of finished jobs the counts must not read
+    await pool.query(
+      `INSERT INTO jobs (queue, state, executor, payload, finished_at)
+       SELECT 'etl', 'succeeded', 'exec', '{"argv": ["true"]}', now() FROM generate_series(1, 5000)`,
+    );
+    const [, , unplaceable] = await jobs("etl", 3);
+    await pool.query("UPDATE jobs SET unschedulable_reason = 'too big' WHERE id = $1", [unplaceable]);
+    await pool.query(
+      `INSERT INTO jobs (queue, executor, payload, run_at, delayed) VALUES ('etl', 'exec', '{"argv": ["true"]}', now() + interval '1 hour', true)`,
+    );
+    const [running] = await jobs("web", 2);
+    await pool.query("UPDATE jobs SET state = 'running', worker_id = 'w1', attempt = 1 WHERE id = $1", [running]);
+    await pool.query("ANALYZE jobs");
+    const seqScans = async () => {
+      await pool.query("SELECT pg_stat_force_next_flush()");
+      const { rows } = await pool.query<{ n: string }>("SELECT seq_scan AS n FROM pg_stat_user_tables WHERE relname = 'jobs'");
+      return Number(rows[0]!.n);
+    };
+    const client = await pool.connect();
+    try {
+      await client.query("SELECT pg_stat_force_next_flush()");
+      const before = await seqScans();
+      expect(await getQueue(client, "etl")).toMatchObject({ pending: 4, running: 0 });
+      expect(await setQueue(client, "web", { cap: 3 })).toMatchObject({ pending: 1, running: 1 });
+      expect((await listQueues(client)).map((q) => [q.name, q.pending, q.running])).toEqual([["etl", 4, 0], ["web", 1, 1]]);
+      const state = await readClusterState(client);
+      expect(state.depth).toEqual({ pending: 5, running: 1 });
+      expect(state.unschedulable).toBe(1);
+      await client.query("SELECT pg_stat_force_next_flush()");
+      expect(await seqScans()).toBe(before);
+    } finally {
+      client.release();
+    }
   });
 
   it("a change wakes the leader (NOTIFY baton_wake)", async () => {
