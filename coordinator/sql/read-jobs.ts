@@ -26,8 +26,16 @@ export async function listJobs(db: Queryable, f: JobFilter): Promise<JobRow[]> {
   const where: string[] = [];
   const params: unknown[] = [];
   if (f.states.length > 0) {
-    params.push(f.states);
-    where.push(`j.state = ANY($${params.length}::text[])`);
+    // Pending jobs are asked for as their two partial indexes spell them (not delayed; delayed),
+    // so that listing them reads the backlog, not the history newer than its oldest job.
+    const parts: string[] = [];
+    const others = f.states.filter((s) => s !== "pending");
+    if (others.length > 0) {
+      params.push(others);
+      parts.push(`j.state = ANY($${params.length}::text[])`);
+    }
+    if (others.length < f.states.length) parts.push("(j.state = 'pending' AND NOT j.delayed)", "(j.state = 'pending' AND j.delayed)");
+    where.push(`(${parts.join(" OR ")})`);
   }
   if (f.queue) {
     params.push(f.queue);
