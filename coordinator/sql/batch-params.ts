@@ -30,13 +30,9 @@ export class Dictionary {
  * every element. Strings must be integers already (ids as the database returned them).
  */
 export function numericArray(values: readonly (number | string | null)[]): string {
-  let out = "{";
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (i > 0) out += ",";
-    out += v === null ? "NULL" : String(v);
-  }
-  return out + "}";
+  // join writes one flat string; a `+=` loop leaves a chain of pieces (garbage) to flatten
+  if (values.includes(null)) return `{${values.map((v) => (v === null ? "NULL" : v)).join(",")}}`;
+  return `{${values.join(",")}}`;
 }
 
 /**
