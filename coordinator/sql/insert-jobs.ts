@@ -192,7 +192,7 @@ export async function insertJobsReporting(db: Queryable, jobs: NewJob[]): Promis
     `WITH input AS MATERIALIZED (SELECT * FROM ${INPUT}),
      -- ids drawn in request order, so a batch keeps its order (age breaks priority ties)
      numbered AS MATERIALIZED (
-       SELECT ord, nextval(pg_get_serial_sequence('jobs', 'id')) AS new_id FROM (SELECT ord FROM input ORDER BY ord) o
+       SELECT ord, nextval((SELECT pg_get_serial_sequence('jobs', 'id'))::regclass) AS new_id FROM (SELECT ord FROM input ORDER BY ord) o
      ),
      keyed AS MATERIALIZED (
        SELECT DISTINCT ON (i."idempotencyKey") i."idempotencyKey" AS key, i.ord, i."idempotencyWindowS" AS window_s, n.new_id
