@@ -86,7 +86,7 @@ export class SchedulerLoop {
   wake(): void {
     if (this.stopped) return;
     this.queueDrained = false; // whatever woke us may have queued work
-    this.forgetKnown();
+    this.known = undefined;
     this.kick(() => this.pass());
   }
 
@@ -115,7 +115,7 @@ export class SchedulerLoop {
    */
   submitted(jobs: SchedJob[]): void {
     if (this.stopped) return;
-    this.forgetKnown(); // these are not in it
+    this.known = undefined; // these are not in it
     if (this.running) {
       this.arrived.push(...jobs);
       this.again = true;
@@ -191,10 +191,6 @@ export class SchedulerLoop {
     this.wake();
   }
 
-  private forgetKnown(): void {
-    this.known = undefined;
-  }
-
   /** Free slots in the view, over all workers. */
   private freeSlots(): number {
     return this.workers.reduce((n, w) => n + Math.max(0, w.capacity.slots - w.allocated.slots), 0);
@@ -235,7 +231,7 @@ export class SchedulerLoop {
     const { jobs: head, content } = known.head(Math.min(this.opts.batchSize, 200 + this.freeSlots()));
     const plan = schedule({ nowMs: Date.now(), strategy: this.opts.strategy(), jobs: head, workers: this.workers, queues: this.queues, reservation: this.opts.reservation });
     if (plan.unschedulable.length > 0) {
-      this.forgetKnown();
+      this.known = undefined;
       return true;
     }
     // No room in the view: the ends recorded here give it back (and step again); ends recorded
@@ -243,11 +239,11 @@ export class SchedulerLoop {
     if (plan.placements.length === 0) return false;
     const placed = await this.apply(head, plan, [], content);
     if (placed < plan.placements.length) {
-      this.forgetKnown();
+      this.known = undefined;
       return true; // a pass next
     }
     if (this.known?.size === 0) {
-      this.forgetKnown();
+      this.known = undefined;
       this.queueDrained = true;
       return false;
     }
@@ -265,7 +261,7 @@ export class SchedulerLoop {
         this.opts.metrics?.passDone((performance.now() - t0) / 1000);
       } catch (err) {
         this.arrived = [];
-        this.forgetKnown();
+        this.known = undefined;
         this.opts.onError(err as Error);
         return;
       }
@@ -300,7 +296,7 @@ export class SchedulerLoop {
     if (this.known) {
       // A known queue stays only if the database shows nothing it does not hold.
       const known = this.known;
-      if (promoted > 0 || jobs.some((j) => !known.has(j.id))) this.forgetKnown();
+      if (promoted > 0 || jobs.some((j) => !known.has(j.id))) this.known = undefined;
     }
     this.workers = workers;
     this.queues = queues;
@@ -318,7 +314,7 @@ export class SchedulerLoop {
     const placed = await this.apply(jobs, plan, unschedulable);
     const more = jobs.length === limit || placed < plan.placements.length;
     this.queueDrained = !more && placed === jobs.length && promoted === 0;
-    if (this.queueDrained) this.forgetKnown();
+    if (this.queueDrained) this.known = undefined;
     return (placed > 0 && more) || promoted > 0;
   }
 
