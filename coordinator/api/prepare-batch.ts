@@ -47,7 +47,7 @@ export async function prepareBatch(specs: JobSpec[], deps: PrepareDeps): Promise
   }
   return specs.map((spec, i) => {
     const ref = spec.template;
-    if (!ref) return validateJobSpec(spec, () => `jobs[${i}]`, deps.defaults);
+    if (!ref) return validateJobSpec(spec, i, deps.defaults);
     const t = templates.get(refKey(ref.name, ref.version));
     if (!t) {
       throw new NotFoundError(

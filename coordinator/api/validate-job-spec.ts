@@ -23,12 +23,18 @@ export interface SpecDefaults {
 export const MAX_IDEMPOTENCY_KEY = 256;
 export const MAX_IDEMPOTENCY_WINDOW_S = 365 * 24 * 3600;
 
-/** Throws INVALID_ARGUMENT naming where the spec is (`where` is only built when something is wrong). */
-function failAt(where: string | (() => string), what: string): never {
-  throw new InvalidJobSpecError(`${typeof where === "string" ? where : where()}: ${what}`);
+/**
+ * Where a spec is, for messages: a description, or the index of a spec in the submitted batch
+ * (`jobs[i]`, spelled only when something is wrong).
+ */
+type SpecPlace = string | number;
+
+/** Throws INVALID_ARGUMENT naming where the spec is. */
+function failAt(where: SpecPlace, what: string): never {
+  throw new InvalidJobSpecError(`${typeof where === "number" ? `jobs[${where}]` : where}: ${what}`);
 }
 
-function checkResource(where: string | (() => string), name: string, v: number, max: number): void {
+function checkResource(where: SpecPlace, name: string, v: number, max: number): void {
   if (!Number.isInteger(v) || v < 0 || v > max) failAt(where, `resources.${name} must be an integer from 0 to ${max}, got ${v}`);
 }
 
@@ -38,37 +44,37 @@ const NO_RESOURCES = { cpuMillis: 0, memoryMb: 0, gpus: 0 };
  * A spec → the row to insert, or INVALID_ARGUMENT saying exactly what is wrong. On the submit hot
  * path (a batch can be 50,000 specs): no allocation beyond the row itself when the spec is valid.
  */
-export function validateJobSpec(spec: JobSpec, where: string | (() => string), defaults: SpecDefaults): NewJob {
-  const fail = (what: string): never => failAt(where, what);
+export function validateJobSpec(spec: JobSpec, where: SpecPlace, defaults: SpecDefaults): NewJob {
+  // (no closure per spec: under tsx every named arrow function costs a defineProperty call)
   const queue = spec.queue || "default";
-  if (!NAME_RE.test(queue)) fail(`queue ${JSON.stringify(queue)} must be 1-64 letters, digits, '_', '.', ':' or '-'`);
-  if (spec.tenant && !NAME_RE.test(spec.tenant)) fail(`tenant ${JSON.stringify(spec.tenant)} must be 1-64 letters, digits, '_', '.', ':' or '-'`);
-  if (spec.name.length > 200) fail("name is longer than 200 characters");
-  if (!Number.isInteger(spec.priority) || Math.abs(spec.priority) > 1_000_000) fail("priority must be an integer from -1000000 to 1000000");
+  if (!NAME_RE.test(queue)) failAt(where, `queue ${JSON.stringify(queue)} must be 1-64 letters, digits, '_', '.', ':' or '-'`);
+  if (spec.tenant && !NAME_RE.test(spec.tenant)) failAt(where, `tenant ${JSON.stringify(spec.tenant)} must be 1-64 letters, digits, '_', '.', ':' or '-'`);
+  if (spec.name.length > 200) failAt(where, "name is longer than 200 characters");
+  if (!Number.isInteger(spec.priority) || Math.abs(spec.priority) > 1_000_000) failAt(where, "priority must be an integer from -1000000 to 1000000");
   const r = spec.resources ?? NO_RESOURCES;
   checkResource(where, "cpu_millis", r.cpuMillis, LIMITS.cpuMillis);
   checkResource(where, "memory_mb", r.memoryMb, LIMITS.memoryMb);
   checkResource(where, "gpus", r.gpus, LIMITS.gpus);
-  if (spec.timeoutMs < 0 || spec.timeoutMs > LIMITS.timeoutMs) fail(`timeout_ms must be from 0 to ${LIMITS.timeoutMs}`);
-  if (spec.maxAttempts < 0 || spec.maxAttempts > LIMITS.maxAttempts) fail(`max_attempts must be from 0 (the cluster default) to ${LIMITS.maxAttempts}`);
+  if (spec.timeoutMs < 0 || spec.timeoutMs > LIMITS.timeoutMs) failAt(where, `timeout_ms must be from 0 to ${LIMITS.timeoutMs}`);
+  if (spec.maxAttempts < 0 || spec.maxAttempts > LIMITS.maxAttempts) failAt(where, `max_attempts must be from 0 (the cluster default) to ${LIMITS.maxAttempts}`);
   for (const k in spec.labels) {
-    if (!LABEL_KEY_RE.test(k)) fail(`label key ${JSON.stringify(k)} is not a valid label name`);
-    if (spec.labels[k]!.length > 63) fail(`label ${k} has a value longer than 63 characters`);
+    if (!LABEL_KEY_RE.test(k)) failAt(where, `label key ${JSON.stringify(k)} is not a valid label name`);
+    if (spec.labels[k]!.length > 63) failAt(where, `label ${k} has a value longer than 63 characters`);
   }
-  if (spec.idempotencyKey.length > MAX_IDEMPOTENCY_KEY) fail(`idempotency_key is longer than ${MAX_IDEMPOTENCY_KEY} characters`);
+  if (spec.idempotencyKey.length > MAX_IDEMPOTENCY_KEY) failAt(where, `idempotency_key is longer than ${MAX_IDEMPOTENCY_KEY} characters`);
   if (!Number.isInteger(spec.idempotencyWindowS) || spec.idempotencyWindowS < 0 || spec.idempotencyWindowS > MAX_IDEMPOTENCY_WINDOW_S) {
-    fail(`idempotency_window_s must be from 0 (the cluster default) to ${MAX_IDEMPOTENCY_WINDOW_S}`);
+    failAt(where, `idempotency_window_s must be from 0 (the cluster default) to ${MAX_IDEMPOTENCY_WINDOW_S}`);
   }
-  if (spec.idempotencyWindowS > 0 && !spec.idempotencyKey) fail("idempotency_window_s is set without an idempotency_key: give the key too");
+  if (spec.idempotencyWindowS > 0 && !spec.idempotencyKey) failAt(where, "idempotency_window_s is set without an idempotency_key: give the key too");
   // run_at: epoch ms; anything before 2001 or past 10 years ahead is a unit mistake, not a plan
   if (spec.runAtMs !== 0 && (spec.runAtMs < 1e12 || spec.runAtMs > Date.now() + 10 * 365 * 86_400_000)) {
-    fail(`run_at_ms ${spec.runAtMs} is not a time in epoch milliseconds (0 for now, at most 10 years ahead)`);
+    failAt(where, `run_at_ms ${spec.runAtMs} is not a time in epoch milliseconds (0 for now, at most 10 years ahead)`);
   }
   let retry: StoredRetry;
   try {
     retry = resolveRetry(spec.retry, defaults.retry);
   } catch (err) {
-    return fail((err as Error).message);
+    return failAt(where, (err as Error).message);
   }
   const row: NewJob = {
     name: spec.name,
@@ -94,8 +100,8 @@ export function validateJobSpec(spec: JobSpec, where: string | (() => string), d
   switch (ex?.$case) {
     case "exec": {
       const { argv, env, cwd } = ex.exec;
-      if (argv.length === 0 || !argv[0]) fail("exec.argv is empty: give the command to run");
-      for (const k of Object.keys(env)) if (!k || k.includes("=")) fail(`exec.env has an invalid variable name ${JSON.stringify(k)}`);
+      if (argv.length === 0 || !argv[0]) failAt(where, "exec.argv is empty: give the command to run");
+      for (const k of Object.keys(env)) if (!k || k.includes("=")) failAt(where, `exec.env has an invalid variable name ${JSON.stringify(k)}`);
       const payload: { argv: string[]; env?: Record<string, string>; cwd?: string } = { argv };
       if (Object.keys(env).length > 0) payload.env = env;
       if (cwd) payload.cwd = cwd;
@@ -104,12 +110,12 @@ export function validateJobSpec(spec: JobSpec, where: string | (() => string), d
     }
     case "js": {
       const { task, payloadJson } = ex.js;
-      if (!task) fail("js.task is empty: name the task handler to run");
+      if (!task) failAt(where, "js.task is empty: name the task handler to run");
       if (payloadJson) {
         try {
           JSON.parse(payloadJson);
         } catch (err) {
-          fail(`js.payload_json is not valid JSON: ${(err as Error).message}`);
+          failAt(where, `js.payload_json is not valid JSON: ${(err as Error).message}`);
         }
       }
       row.executor = "js";
@@ -117,6 +123,6 @@ export function validateJobSpec(spec: JobSpec, where: string | (() => string), d
       return row;
     }
     case undefined:
-      return fail("no executor: set exec (a command) or js (a task name)");
+      return failAt(where, "no executor: set exec (a command) or js (a task name)");
   }
 }
