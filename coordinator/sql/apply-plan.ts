@@ -194,28 +194,29 @@ function leanAssignedOf(
   return ids.map((id, i) => {
     const at = order.get(id)!;
     const p = placements[at]!;
-    const c = contents[at]!;
-    return {
-      id,
-      attempt: Number(attempts[i]),
-      worker_id: p.workerId,
-      name: c.name,
-      queue: p.queue,
-      tenant: c.tenant,
-      priority: Number(priorities[i]),
-      cpu_millis: p.cpuMillis,
-      memory_mb: p.memoryMb,
-      gpus: p.gpus,
-      labels: c.labels,
-      executor: c.executor,
-      payload: c.payload,
-      timeout_ms: c.timeout_ms,
-      max_attempts: c.max_attempts,
-      trace_context: c.trace_context,
-      created_ms: c.created_ms,
-      assigned_ms: Number(assigned[i]),
-    };
+    return assignmentOf(contents[at]!, p, id, Number(attempts[i]), p.workerId, Number(priorities[i]), Number(assigned[i]));
   });
+}
+
+/**
+ * An assignment built from a job's content, its size and queue as placed, and what the placement
+ * decided (field by field: an object spread here cost microseconds a job).
+ */
+export function assignmentOf(
+  c: JobContent,
+  size: { queue: string; cpuMillis: number; memoryMb: number; gpus: number },
+  id: string,
+  attempt: number,
+  workerId: string,
+  priority: number,
+  assignedMs: number,
+): AssignedJob {
+  return {
+    id, attempt, worker_id: workerId, name: c.name, queue: size.queue, tenant: c.tenant, priority,
+    cpu_millis: size.cpuMillis, memory_mb: size.memoryMb, gpus: size.gpus, labels: c.labels, executor: c.executor,
+    payload: c.payload, timeout_ms: c.timeout_ms, max_attempts: c.max_attempts, trace_context: c.trace_context,
+    created_ms: c.created_ms, assigned_ms: assignedMs,
+  };
 }
 
 /**
