@@ -1,5 +1,6 @@
 // The coordinator's pool: settings every connection gets.
 import { expect, it } from "vitest";
+import { insertJobsReporting, type NewJob } from "../../coordinator/sql/insert-jobs.js";
 import { useTestPool } from "../support/db.js";
 
 const t = useTestPool(3);
@@ -11,5 +12,30 @@ it("runs every connection without JIT, whatever the server's default", async () 
     expect(settings.map((r) => r.rows[0]!.jit)).toEqual(["off", "off", "off"]);
   } finally {
     for (const c of clients) c.release();
+  }
+});
+
+it("sorts a 20,000-job submit in memory (no temporary file)", async () => {
+  const job: NewJob = {
+    name: "", queue: "default", tenant: "", priority: 0, cpuMillis: 0, memoryMb: 0, gpus: 0, labels: {},
+    executor: "js", payload: { task: "noop", payload: "" }, timeoutMs: 0, maxAttempts: 3,
+    retry: { backoff: "exponential", initial_ms: 1000, max_ms: 300_000, multiplier: 2, jitter: 0.2, final_exit_codes: [] },
+  };
+  const tempFiles = async () => {
+    const { rows } = await t.pool.query<{ n: string }>("SELECT temp_files AS n FROM pg_stat_database WHERE datname = current_database()");
+    return Number(rows[0]!.n);
+  };
+  const client = await t.pool.connect();
+  try {
+    const before = await tempFiles();
+    const inserted = await insertJobsReporting(client, Array.from({ length: 20_000 }, () => job));
+    expect(inserted).toHaveLength(20_000);
+    // A backend's statistics reach the shared counters when it flushes them: asked for here, done
+    // at the end of the next transaction on the same connection.
+    await client.query("SELECT pg_stat_force_next_flush()");
+    await client.query("SELECT 1");
+    expect(await tempFiles()).toBe(before);
+  } finally {
+    client.release();
   }
 });
