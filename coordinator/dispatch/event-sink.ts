@@ -193,15 +193,17 @@ export class EventSink {
       for (const [stream, seq] of acks) this.acks.set(stream, Math.max(seq, this.acks.get(stream) ?? 0));
       throw err;
     }
+    // The freed capacity first: the next placement is the critical path of a busy cluster (its
+    // statement goes out before anything below runs).
+    if (finished.length > 0) {
+      this.hooks.capacityFreed(result.finished.some((r) => r.state === "pending"), result.finished.map((r) => r.id));
+    }
     // After the starts (a start clears the previous attempt's sample) and the ends (an ended
     // attempt keeps none: samples only land on assigned or running jobs). A sample that cannot be
     // written is dropped: the next one comes a second later, and the batch is acknowledged anyway.
     await recordUsage(this.pool, usage).catch(() => {});
     for (const [stream, seq] of acks) stream.send({ msg: { $case: "ack", ack: { seq } } });
     this.hooks.recorded?.(started.map((x) => x.ev), finished, result);
-    if (finished.length > 0) {
-      this.hooks.capacityFreed(result.finished.some((r) => r.state === "pending"), result.finished.map((r) => r.id));
-    }
     if (result.started.cancelRequested.length > 0) {
       const byJob = new Map(started.map((x) => [`${x.ev.jobId}:${x.ev.attempt}`, x.stream]));
       for (const c of result.started.cancelRequested) {

@@ -358,8 +358,8 @@ export class SchedulerLoop {
     for (const a of assigned) this.placedInStep.add(a.id);
     if (this.known && assigned.length > 0) this.known.remove(assigned.map((a) => a.id));
     if (this.placedSizes.size + assigned.length > MAX_PLACED_SIZES) this.placedSizes.clear(); // ends recorded elsewhere
+    this.opts.deliver(assigned); // first: the workers wait for it
     this.opts.metrics?.planApplied(planned, assigned, createdAtMs);
-    this.opts.deliver(assigned);
     const workers = new Map(this.workers.map((w) => [w.id, w]));
     const queues = new Map(this.queues.map((q) => [q.name, q]));
     const minPriority = this.opts.reservation?.minPriority ?? -Infinity;
