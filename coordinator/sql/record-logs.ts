@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/pool.js";
+import { opaque, PREPARED_MAX_ROWS } from "./batch-params.js";
 import { CHANNELS } from "./notify.js";
 
 export interface LogChunkEvent {
@@ -38,10 +39,15 @@ export async function recordLogChunks(db: Queryable, chunks: readonly LogChunkEv
     offset += c.data.length;
   }
   const data = Buffer.concat(chunks.map((c) => c.data), offset);
-  const { rows } = await db.query<{ stored: number; bytes: string; full: string[] | null }>(
-    `WITH c AS (
+  const { rows } = await db.query<{ stored: number; bytes: string; full: string[] | null }>({
+    // A job or two writing a line at a time is the common flush: planning this statement took
+    // 0.65 ms against 0.25 ms to run it. The arrays are opaque (see opaque) so that the plan cache
+    // finds the generic plan as cheap as a custom one and keeps it.
+    name: chunks.length <= PREPARED_MAX_ROWS ? "baton_record_logs" : undefined,
+    text: `WITH c AS (
        SELECT DISTINCT ON (job_id, attempt, seq) *
-       FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::smallint[], $5::float8[], $6::int[], $7::int[])
+       FROM unnest(${opaque("$1::bigint[]")}, ${opaque("$2::int[]")}, ${opaque("$3::bigint[]")}, ${opaque("$4::smallint[]")},
+                   ${opaque("$5::float8[]")}, ${opaque("$6::int[]")}, ${opaque("$7::int[]")})
          AS c(job_id, attempt, seq, stream, at_ms, off, len)
        ORDER BY job_id, attempt, seq
      ),
@@ -84,7 +90,7 @@ export async function recordLogChunks(db: Queryable, chunks: readonly LogChunkEv
             (SELECT array_agg(j.id::text) FROM j LEFT JOIN added a ON a.job_id = j.id
              WHERE j.log_bytes + coalesce(a.n, 0) >= $9::bigint) AS full,
             (SELECT count(*) FROM note) AS notes`,
-    [
+    values: [
       chunks.map((c) => c.jobId),
       chunks.map((c) => c.attempt),
       chunks.map((c) => c.seq),
@@ -95,7 +101,7 @@ export async function recordLogChunks(db: Queryable, chunks: readonly LogChunkEv
       data,
       maxBytesPerJob,
     ],
-  );
+  });
   const r = rows[0]!;
   return { stored: r.stored, bytes: Number(r.bytes), full: r.full ?? [] };
 }
