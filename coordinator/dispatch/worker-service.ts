@@ -146,6 +146,7 @@ export class Dispatcher {
           break;
         }
         case "events":
+          stream.settled(msg.msg.events.events);
           this.events.add(stream, msg.msg.events);
           break;
         case "drain":

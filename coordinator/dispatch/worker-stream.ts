@@ -1,7 +1,7 @@
 // One worker's Connect stream as held by this coordinator: what it was sent, and how to send more.
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { AttemptRef, JobSpec } from "../../shared/gen/baton/v1/types.js";
-import type { Assignment, CoordinatorMessage, WorkerMessage } from "../../shared/gen/baton/v1/worker.js";
+import type { Assignment, CoordinatorMessage, JobEvent, WorkerMessage } from "../../shared/gen/baton/v1/worker.js";
 import { traceDispatch } from "../../shared/tracing/job-spans.js";
 import type { AssignedJob } from "../sql/apply-plan.js";
 import type { ExecPayload, JsPayload } from "../sql/job-row.js";
@@ -12,8 +12,11 @@ const SENT_ROTATION_MS = 120_000;
 export class WorkerStream {
   /** Heard from since the last liveness write. */
   heard = true;
-  // Assignments already sent on this stream, kept for a while so that a resend (after a
-  // notification raced with a direct send) is not sent twice. Two generations, rotated.
+  // Assignments sent on this stream whose attempt has not ended here yet, so that a resend (after
+  // a notification raced with a direct send) is not sent twice. An attempt's end takes it out
+  // (settled): the set holds what is in flight, not every assignment of the last minutes (at
+  // 20,000 jobs/s that was millions of keys). Two generations, rotated, for attempts whose end
+  // never comes on this stream.
   private sent = new Set<string>();
   private sentOld = new Set<string>();
   private rotatedAt = Date.now();
@@ -57,6 +60,21 @@ export class WorkerStream {
     }
     if (assignments.length > 0) this.send({ msg: { $case: "assignments", assignments: { assignments } } });
     return assignments.length;
+  }
+
+  /** Attempts whose end the worker reported (finished or rejected): no longer in flight here. */
+  settled(events: readonly JobEvent[]): void {
+    for (const ev of events) {
+      const kind = ev.kind?.$case;
+      if (kind !== "finished" && kind !== "rejected") continue;
+      const key = `${ev.jobId}:${ev.attempt}`;
+      if (!this.sent.delete(key)) this.sentOld.delete(key);
+    }
+  }
+
+  /** Assignments sent on this stream whose end has not come back on it. */
+  get inFlight(): number {
+    return this.sent.size + this.sentOld.size;
   }
 
   sendCancel(attempts: AttemptRef[], reason: string): void {
