@@ -1,17 +1,12 @@
 // What a coordinator keeps per worker stream: the assignments it sent, until their attempts end.
 // A real Dispatcher behind a real gRPC server and Postgres, and a worker played by the test.
-import { credentials, Server, ServerCredentials, type ClientDuplexStream } from "@grpc/grpc-js";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Dispatcher } from "../../coordinator/dispatch/worker-service.js";
 import type { AssignedJob } from "../../coordinator/sql/apply-plan.js";
-import {
-  WorkerServiceClient,
-  WorkerServiceService,
-  type CoordinatorMessage,
-  type JobEvent,
-  type WorkerMessage,
-} from "../../shared/gen/baton/v1/worker.js";
+import { WorkerServiceService, type JobEvent } from "../../shared/gen/baton/v1/worker.js";
 import { useTestPool } from "../support/db.js";
+import { ScriptedWorker } from "../support/scripted-worker.js";
 
 const t = useTestPool(4);
 
@@ -44,65 +39,12 @@ afterEach(async () => {
   await dispatcher.events.drain();
 });
 
-/** A worker played by the test: registers, records what it is sent, sends the events it is told to. */
-class ScriptedWorker {
-  private readonly client = new WorkerServiceClient(address, credentials.createInsecure());
-  private readonly call: ClientDuplexStream<WorkerMessage, CoordinatorMessage> = this.client.connect();
-  readonly received: CoordinatorMessage[] = [];
-  private waiters: (() => void)[] = [];
-  private seq = 0;
-
-  constructor(readonly id: string) {
-    this.call.on("data", (m: CoordinatorMessage) => {
-      this.received.push(m);
-      for (const w of this.waiters.splice(0)) w();
-    });
-    this.call.on("error", () => {});
-  }
-
-  async register(): Promise<void> {
-    this.call.write({
-      msg: {
-        $case: "register",
-        register: {
-          workerId: this.id, name: this.id, capacity: { cpuMillis: 1000, memoryMb: 1024, gpus: 0 }, slots: 100, labels: {},
-          running: [], limitsMechanism: "none", version: "test", gpuIds: [],
-        },
-      },
-    });
-    await this.next((m) => (m.msg?.$case === "registered" ? true : undefined));
-  }
-
-  async next<T>(pick: (m: CoordinatorMessage) => T | undefined): Promise<T> {
-    for (let i = 0; ; ) {
-      for (; i < this.received.length; i++) {
-        const v = pick(this.received[i]!);
-        if (v !== undefined) return v;
-      }
-      await new Promise<void>((r) => this.waiters.push(r));
-    }
-  }
-
-  /** Assignments received so far for this attempt. */
-  assignmentsOf(jobId: string, attempt: number): number {
-    return this.received.reduce(
-      (n, m) => n + (m.msg?.$case === "assignments" ? m.msg.assignments.assignments.filter((a) => a.jobId === jobId && a.attempt === attempt).length : 0),
-      0,
-    );
-  }
-
-  /** Sends one batch of events and resolves once the coordinator acknowledged it. */
-  async events(events: JobEvent[]): Promise<void> {
-    const seq = ++this.seq;
-    this.call.write({ msg: { $case: "events", events: { seq, events } } });
-    await this.next((m) => (m.msg?.$case === "ack" && m.msg.ack.seq >= seq ? true : undefined));
-  }
-
-  close(): void {
-    this.call.end();
-    this.client.close();
-  }
-}
+/** Assignments a worker received so far for this attempt. */
+const assignmentsOf = (worker: ScriptedWorker, jobId: string, attempt: number) =>
+  worker.received.reduce(
+    (n, m) => n + (m.msg?.$case === "assignments" ? m.msg.assignments.assignments.filter((a) => a.jobId === jobId && a.attempt === attempt).length : 0),
+    0,
+  );
 
 const job = (id: string, workerId: string): AssignedJob => ({
   id, attempt: 1, worker_id: workerId, name: "", queue: "default", tenant: "", priority: 0, cpu_millis: 0, memory_mb: 0, gpus: 0,
@@ -117,7 +59,7 @@ const finished = (jobId: string): JobEvent => ({
 
 describe("a worker stream's sent assignments", () => {
   it("sends an attempt once while it is in flight, and forgets it when the worker reports its end", async () => {
-    const worker = new ScriptedWorker("w-dispatch");
+    const worker = new ScriptedWorker(address, "w-dispatch");
     try {
       await worker.register();
       const stream = dispatcher.streams.get(worker.id)!;
@@ -127,7 +69,7 @@ describe("a worker stream's sent assignments", () => {
       dispatcher.deliver(jobs);
       dispatcher.deliver([job("9100000", worker.id)]); // a marker behind them on the same stream
       await worker.next((m) => (m.msg?.$case === "assignments" && m.msg.assignments.assignments.some((a) => a.jobId === "9100000") ? true : undefined));
-      expect(jobs.map((j) => worker.assignmentsOf(j.id, 1))).toEqual(jobs.map(() => 1));
+      expect(jobs.map((j) => assignmentsOf(worker, j.id, 1))).toEqual(jobs.map(() => 1));
       expect(stream.inFlight).toBe(51);
 
       // Ends (one rejected, the rest finished) take them out; the one still running stays.

@@ -1,65 +1,15 @@
 // GetJobLogs, usage and worker telemetry through a real coordinator (in process, real gRPC, real
 // Postgres), fed by a scripted worker on a real WorkerService stream.
-import { credentials, type ClientDuplexStream } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatonClient, BatonClientError } from "../../client/baton-client.js";
 import { startCoordinator, type RunningCoordinator } from "../../coordinator/main.js";
 import { compileCoordinatorOptions } from "../../coordinator/options.js";
 import type { JobLogChunk } from "../../shared/gen/baton/v1/jobs.js";
 import { JobSpec, JobState, LogStream } from "../../shared/gen/baton/v1/types.js";
-import {
-  WorkerServiceClient,
-  type CoordinatorMessage,
-  type JobEvent,
-  type WorkerMessage,
-} from "../../shared/gen/baton/v1/worker.js";
+import type { JobEvent } from "../../shared/gen/baton/v1/worker.js";
 import { waitUntil } from "../support/cluster.js";
 import { createTestDatabase, type TestDatabase } from "../support/db.js";
-
-/** A worker played by the test: it registers, and sends exactly the events the test scripts. */
-class ScriptedWorker {
-  private readonly client: WorkerServiceClient;
-  private readonly call: ClientDuplexStream<WorkerMessage, CoordinatorMessage>;
-  private readonly received: CoordinatorMessage[] = [];
-  private waiters: (() => void)[] = [];
-  private seq = 0;
-
-  constructor(address: string, readonly id: string) {
-    this.client = new WorkerServiceClient(address, credentials.createInsecure());
-    this.call = this.client.connect();
-    this.call.on("data", (m: CoordinatorMessage) => {
-      this.received.push(m);
-      for (const w of this.waiters.splice(0)) w();
-    });
-    this.call.on("error", () => {});
-  }
-
-  send(msg: WorkerMessage["msg"]): void {
-    this.call.write({ msg });
-  }
-
-  /** The first message so far, or to come, that `pick` accepts. */
-  async next<T>(pick: (m: CoordinatorMessage) => T | undefined): Promise<T> {
-    for (let i = 0; ; ) {
-      for (; i < this.received.length; i++) {
-        const v = pick(this.received[i]!);
-        if (v !== undefined) return v;
-      }
-      await new Promise<void>((r) => this.waiters.push(r));
-    }
-  }
-
-  /** Sends one batch and resolves when the coordinator acknowledged it (it is committed then). */
-  async events(events: JobEvent[], seq = ++this.seq): Promise<void> {
-    this.send({ $case: "events", events: { seq, events } });
-    await this.next((m) => (m.msg?.$case === "ack" && m.msg.ack.seq >= seq ? true : undefined));
-  }
-
-  close(): void {
-    this.call.end();
-    this.client.close();
-  }
-}
+import { ScriptedWorker } from "../support/scripted-worker.js";
 
 const log = (jobId: string, attempt: number, seq: number, stream: LogStream, text: string): JobEvent => ({
   jobId,
@@ -84,21 +34,12 @@ beforeAll(async () => {
   coordinator = await startCoordinator(opts, () => {});
   client = new BatonClient(coordinator.grpcAddress);
   worker = new ScriptedWorker(coordinator.grpcAddress, "w-scripted");
-  worker.send({
-    $case: "register",
-    register: {
-      workerId: worker.id,
-      name: "scripted",
-      capacity: { cpuMillis: 4000, memoryMb: 4096, gpus: 1 },
-      slots: 4,
-      labels: {},
-      running: [],
-      limitsMechanism: "none",
-      version: "test",
-      gpuIds: ["GPU-1234"],
-    },
+  await worker.register({
+    name: "scripted",
+    capacity: { cpuMillis: 4000, memoryMb: 4096, gpus: 1 },
+    slots: 4,
+    gpuIds: ["GPU-1234"],
   });
-  await worker.next((m) => (m.msg?.$case === "registered" ? true : undefined));
 });
 
 afterAll(async () => {
