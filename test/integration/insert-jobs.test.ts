@@ -46,6 +46,20 @@ describe("insertJobsReporting", () => {
     expect(Math.abs(rows[5].run_at_ms - runAt)).toBeLessThan(1);
   });
 
+  it("draws ids in request order for a large batch of one shape and for one of several", async () => {
+    // A batch of one shape and one of several are read by different plans: each must keep the order.
+    for (const shapes of [1, 3]) {
+      const batch: NewJob[] = Array.from({ length: 5000 }, (_, i) => ({ ...base, name: `job-${i}`, priority: i % shapes }));
+      const inserted = await insertJobsReporting(t.pool, batch);
+      const { rows } = await t.pool.query<{ name: string; priority: number }>(
+        "SELECT name, priority FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id",
+        [inserted.map((r) => r.id)],
+      );
+      expect(rows.map((r) => r.name)).toEqual(batch.map((j) => j.name));
+      expect(rows.map((r) => r.priority)).toEqual(batch.map((j) => j.priority));
+    }
+  });
+
   it("stores names and idempotency keys with any characters, each on its own row, repeated or not", async () => {
     const odd = ["", "plain", 'quo"te', "back\\slash", "{brace,comma}", "NULL", "tab\there", "é 日本 🎉", "plain"];
     const batch: NewJob[] = odd.map((name, i) => ({ ...base, name, idempotencyKey: `${name}#${i}`, idempotencyWindowS: 60 }));
