@@ -121,6 +121,28 @@ describe("js executor", () => {
     expect(await js.start(jsAssignment(jobId(), "fromDefault"), {}).done).toMatchObject({ reason: "exited", exitCode: 0 });
   });
 
+  it("says at once how an attempt ended when its handler returned at once; an async one only when it settles", async () => {
+    // The runner ends an attempt that is over when start returns there and then, with no promise.
+    expect(js.start(jsAssignment(jobId(), "noop"), {}).outcome).toMatchObject({ reason: "exited", exitCode: 0 });
+    expect(js.start(jsAssignment(jobId(), "boom"), {}).outcome).toMatchObject({ reason: "task_failed", message: "boom: no reason" });
+    expect(js.start(jsAssignment(jobId(), "nope"), {}).outcome).toMatchObject({ reason: "task_failed" });
+    const waiting = js.start(jsAssignment(jobId(), "waitForAbort"), {});
+    expect(waiting.outcome).toBeUndefined();
+    const done = waiting.done;
+    waiting.cancel("cancelled", "stop");
+    expect(waiting.outcome).toMatchObject({ reason: "cancelled" });
+    expect(await done).toMatchObject({ reason: "cancelled", message: "stop" });
+    // a promise asked for after the end resolves too
+    expect(await waiting.done).toMatchObject({ reason: "cancelled" });
+  });
+
+  it("passes ctx.log lines to the attempt's output, each ending in a newline", async () => {
+    const out: string[] = [];
+    const run = js.start(jsAssignment(jobId(), "chatty", { who: "baton" }), { onLog: (s, c) => void (s === "stdout" && out.push(c.toString())) });
+    expect(await run.done).toMatchObject({ reason: "exited", exitCode: 0 });
+    expect(out).toEqual(["hello baton\n", "bye\n"]);
+  });
+
   it("reports a throw or a rejection as task_failed with the error message", async () => {
     expect(await js.start(jsAssignment(jobId(), "boom", { why: "bad input" }), {}).done).toMatchObject({
       reason: "task_failed",

@@ -6,7 +6,7 @@ import { LogStream as ProtoLogStream, type AttemptRef, type Resources } from "..
 import type { Assignment, Finished, JobEvent } from "../../shared/gen/baton/v1/worker.js";
 import type { GpuPool } from "../gpus.js";
 import type { LogBudget } from "../reporter.js";
-import type { AttemptHooks, Executor, LogStream, Outcome, RunningAttempt, StopReason, UsageSample } from "./executor.js";
+import type { AttemptGrant, AttemptHooks, Executor, LogStream, Outcome, RunningAttempt, StopReason, UsageSample } from "./executor.js";
 import { LogChunker } from "./log-chunker.js";
 
 export interface AttemptRunnerOptions {
@@ -77,32 +77,20 @@ export class AttemptRunner {
 
     const ref: AttemptRef = { jobId: a.jobId, attempt: a.attempt };
     const entry = { ref, resources, gpuIndices } as Entry;
-    const emit = this.options.emit;
-    const budget = this.options.logBudget;
-    // Methods, not arrow functions: under tsx (esbuild's keepNames) each arrow function stored in a
-    // property is wrapped in a defineProperty call, three per job on this path.
-    const hooks: AttemptHooks = {
-      onStarted(pid, atMs) {
-        emit({ jobId: a.jobId, attempt: a.attempt, atMs, kind: { $case: "started", started: { pid } } });
-      },
-      onLog(stream, chunk) {
-        entry.chunker ??= new LogChunker({
-          emit: (s, data, seq) =>
-            emit({ jobId: a.jobId, attempt: a.attempt, atMs: Date.now(), kind: { $case: "log", log: { stream: PROTO_STREAM[s], data, seq } } }),
-        });
-        entry.chunker.write(stream, chunk);
-        return budget ? budget.hasRoom(ref) : true;
-      },
-      onUsage(u) {
-        entry.usage = u;
-        emit({ jobId: a.jobId, attempt: a.attempt, atMs: Date.now(), kind: { $case: "usage", usage: u } });
-      },
-    };
-    if (budget) hooks.whenLogRoom = (resume) => budget.whenRoom(ref, resume);
+    const hooks = new Hooks(a, entry, this.options.emit, this.options.logBudget);
     // A traced job runs under a span of its own here; its process gets that span's context.
-    const run = traceRun({ jobId: a.jobId, attempt: a.attempt, traceContext: a.traceContext ?? {}, workerId: this.options.workerId ?? "" });
-    entry.attempt = this.options.executors[executorName].start(run ? { ...a, traceContext: run.carrier } : a, hooks, { gpuIndices });
+    const run = a.traceContext?.traceparent
+      ? traceRun({ jobId: a.jobId, attempt: a.attempt, traceContext: a.traceContext, workerId: this.options.workerId ?? "" })
+      : undefined;
+    const grant = gpuIndices.length > 0 ? { gpuIndices } : NO_GRANT;
+    entry.attempt = this.options.executors[executorName].start(run ? { ...a, traceContext: run.carrier } : a, hooks, grant);
     this.running.set(key, entry);
+    // Over already (a js handler that returned at once): ended here, with no promise in between.
+    const over = entry.attempt.outcome;
+    if (over) {
+      run?.end(over);
+      return this.onDone(key, entry, over);
+    }
     entry.attempt.done.then((outcome) => {
       run?.end(outcome);
       this.onDone(key, entry, outcome);
@@ -185,6 +173,45 @@ export class AttemptRunner {
       gpus += e.gpuIndices.length;
     }
     return { cpuMillis: Math.min(cpuMillis, 2 ** 31 - 1), memoryMb: Math.min(Math.round(memoryBytes / MIB), 2 ** 31 - 1), gpus };
+  }
+}
+
+const NO_GRANT: AttemptGrant = { gpuIndices: [] };
+
+/**
+ * An attempt's hooks: one object of a class per job rather than a literal of four closures (this
+ * is the hot path of short jobs).
+ */
+class Hooks implements AttemptHooks {
+  constructor(
+    private readonly a: Assignment,
+    private readonly entry: Entry,
+    private readonly emit: (event: JobEvent) => void,
+    private readonly budget: LogBudget | undefined,
+  ) {}
+
+  onStarted(pid: number, atMs: number): void {
+    this.emit({ jobId: this.a.jobId, attempt: this.a.attempt, atMs, kind: { $case: "started", started: { pid } } });
+  }
+
+  onLog(stream: LogStream, chunk: Buffer): boolean {
+    const { a, emit } = this;
+    this.entry.chunker ??= new LogChunker({
+      emit: (s, data, seq) =>
+        emit({ jobId: a.jobId, attempt: a.attempt, atMs: Date.now(), kind: { $case: "log", log: { stream: PROTO_STREAM[s], data, seq } } }),
+    });
+    this.entry.chunker.write(stream, chunk);
+    return this.budget ? this.budget.hasRoom(this.entry.ref) : true;
+  }
+
+  whenLogRoom(resume: () => void): void {
+    if (this.budget) this.budget.whenRoom(this.entry.ref, resume);
+    else resume();
+  }
+
+  onUsage(u: UsageSample): void {
+    this.entry.usage = u;
+    this.emit({ jobId: this.a.jobId, attempt: this.a.attempt, atMs: Date.now(), kind: { $case: "usage", usage: u } });
   }
 }
 

@@ -59,6 +59,11 @@ export interface RunningAttempt {
   cancel(reason: StopReason, message?: string): void;
   /** Settles once the attempt is over and (exec) its whole process group is gone. Never rejects. */
   readonly done: Promise<Outcome>;
+  /**
+   * How the attempt ended, when it was over before `start` returned (a js handler that returned
+   * at once, a spec that could not start): the runner ends it there and then, with no promise.
+   */
+  readonly outcome?: Outcome;
 }
 
 export interface Executor {
@@ -67,5 +72,5 @@ export interface Executor {
 
 /** An attempt that ended before it began (bad spec, unknown task, …). */
 export function ended(outcome: Outcome): RunningAttempt {
-  return { cancel: () => {}, done: Promise.resolve(outcome) };
+  return { cancel: () => {}, done: Promise.resolve(outcome), outcome };
 }
