@@ -202,6 +202,8 @@ export class SchedulerLoop {
     let released = 0;
     const workers = new Map(this.workers.map((w) => [w.id, w]));
     const queues = new Map(this.queues.map((q) => [q.name, q]));
+    // Each worker's counts are copied once per call and updated in place (not one object per job).
+    const copied = new Set<SchedWorker>();
     for (const id of ended) {
       const s = this.placedSizes.get(id);
       if (!s) continue;
@@ -211,8 +213,13 @@ export class SchedulerLoop {
       if (q && q.running > 0) q.running--;
       const w = workers.get(s.workerId);
       if (!w) continue;
-      w.allocated = sub(w.allocated, s);
-      if (s.low && w.lowAllocated) w.lowAllocated = sub(w.lowAllocated, s);
+      if (!copied.has(w)) {
+        copied.add(w);
+        w.allocated = { ...w.allocated };
+        if (w.lowAllocated) w.lowAllocated = { ...w.lowAllocated };
+      }
+      take(w.allocated, s);
+      if (s.low && w.lowAllocated) take(w.lowAllocated, s);
     }
     return released;
   }
@@ -363,29 +370,24 @@ export class SchedulerLoop {
     const workers = new Map(this.workers.map((w) => [w.id, w]));
     const queues = new Map(this.queues.map((q) => [q.name, q]));
     const minPriority = this.opts.reservation?.minPriority ?? -Infinity;
+    // Each worker's counts are copied once per call and updated in place (not one object per job).
+    const copied = new Set<SchedWorker>();
     for (const a of assigned) {
+      const low = a.priority < minPriority;
       this.placedSizes.set(a.id, {
-        workerId: a.worker_id, cpuMillis: a.cpu_millis, memoryMb: a.memory_mb, gpus: a.gpus, queue: a.queue,
-        low: a.priority < minPriority,
+        workerId: a.worker_id, cpuMillis: a.cpu_millis, memoryMb: a.memory_mb, gpus: a.gpus, queue: a.queue, low,
       });
       const q = queues.get(a.queue);
       if (q) q.running++;
       const w = workers.get(a.worker_id);
       if (!w) continue;
-      w.allocated = {
-        cpuMillis: w.allocated.cpuMillis + a.cpu_millis,
-        memoryMb: w.allocated.memoryMb + a.memory_mb,
-        gpus: w.allocated.gpus + a.gpus,
-        slots: w.allocated.slots + 1,
-      };
-      if (w.lowAllocated && a.priority < minPriority) {
-        w.lowAllocated = {
-          cpuMillis: w.lowAllocated.cpuMillis + a.cpu_millis,
-          memoryMb: w.lowAllocated.memoryMb + a.memory_mb,
-          gpus: w.lowAllocated.gpus + a.gpus,
-          slots: w.lowAllocated.slots + 1,
-        };
+      if (!copied.has(w)) {
+        copied.add(w);
+        w.allocated = { ...w.allocated };
+        if (w.lowAllocated) w.lowAllocated = { ...w.lowAllocated };
       }
+      add(w.allocated, a);
+      if (w.lowAllocated && low) add(w.lowAllocated, a);
     }
   }
 }
@@ -404,11 +406,18 @@ interface PlacedSize {
 /** Past this many placements whose end was not seen here (recorded by another coordinator), forget them. */
 const MAX_PLACED_SIZES = 200_000;
 
-function sub(a: SchedWorker["allocated"], s: PlacedSize): SchedWorker["allocated"] {
-  return {
-    cpuMillis: Math.max(0, a.cpuMillis - s.cpuMillis),
-    memoryMb: Math.max(0, a.memoryMb - s.memoryMb),
-    gpus: Math.max(0, a.gpus - s.gpus),
-    slots: Math.max(0, a.slots - 1),
-  };
+/** Counts a placement in a worker's (copied) allocation. */
+function add(allocated: SchedWorker["allocated"], a: AssignedJob): void {
+  allocated.cpuMillis += a.cpu_millis;
+  allocated.memoryMb += a.memory_mb;
+  allocated.gpus += a.gpus;
+  allocated.slots += 1;
+}
+
+/** Takes an ended placement out of a worker's (copied) allocation, never below zero. */
+function take(allocated: SchedWorker["allocated"], s: PlacedSize): void {
+  allocated.cpuMillis = Math.max(0, allocated.cpuMillis - s.cpuMillis);
+  allocated.memoryMb = Math.max(0, allocated.memoryMb - s.memoryMb);
+  allocated.gpus = Math.max(0, allocated.gpus - s.gpus);
+  allocated.slots = Math.max(0, allocated.slots - 1);
 }

@@ -155,10 +155,14 @@ export async function writePlacements(
       announce,
     ],
   });
-  // in plan order (the order the scheduler chose: priority, then age)
+  // in plan order (the order the scheduler chose: priority, then age): each job goes to its place
+  // in the plan, and the places of jobs not written are dropped (no sort, no lookups per comparison)
   const order = new Map(placements.map((p, i) => [p.jobId, i]));
-  const assigned = (contents ? leanAssignedOf(rows[0]!, placements, contents, order) : assignedOf(rows[0]!))
-    .sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  const written = contents ? leanAssignedOf(rows[0]!, placements, contents, order) : assignedOf(rows[0]!);
+  const byPlace: (AssignedJob | undefined)[] = new Array(placements.length);
+  for (const a of written) byPlace[order.get(a.id)!] = a;
+  const assigned: AssignedJob[] = [];
+  for (const a of byPlace) if (a !== undefined) assigned.push(a);
   return { termHeld: rows[0]!.term_held, assigned };
 }
 
