@@ -9,8 +9,16 @@
 // codec work) and the wall time, one JSON line per batch after the first (the warm-up).
 //
 // The full-path bench (`make bench`) measures five processes' wall time, which moves by ±15%
-// between runs on a shared 2-core VM; this measures one process's CPU. Batches still vary (15-26 us
-// a job seen on that VM): run several and compare medians (the last line).
+// between runs on a shared 2-core VM; this measures one process's CPU. Batches still vary (15-33 us
+// a job seen on that VM): run several and compare medians (the last line). Garbage collections are
+// counted per batch too; run with `node --max-semi-space-size=1 --import tsx bench/leader-path.ts`
+// and the count of young-generation collections measures what a batch allocates (about 1 MB each),
+// steadily enough to see a few percent. BENCH_HEAP_PROFILE=FILE writes where the last batch
+// allocated (V8's sampling heap profile, collected objects included; open it in Chrome DevTools).
+import { writeFileSync } from "node:fs";
+import type { HeapProfiler } from "node:inspector";
+import { Session } from "node:inspector/promises";
+import { PerformanceObserver, constants as perfConstants } from "node:perf_hooks";
 import { migrate } from "../coordinator/db/migrate.js";
 import { createPool } from "../coordinator/db/pool.js";
 import { prepareBatch } from "../coordinator/api/prepare-batch.js";
@@ -108,12 +116,36 @@ const request = SubmitJobsRequest.encode({
 }).finish();
 const defaults = { maxAttempts: 1, retry: { backoff: "none" as const, initial_ms: 0, max_ms: 0, multiplier: 0, jitter: 0, final_exit_codes: [] }, idempotencyWindowS: 3600 };
 
+// Garbage collections, counted as they happen: the number of young-generation collections follows
+// what the hot path allocates, and varies far less between runs than CPU time does.
+const gc = { minor: 0, major: 0, ms: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+    if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) gc.minor++;
+    else gc.major++;
+    gc.ms += e.duration;
+  }
+}).observe({ entryTypes: ["gc"] });
+
 const batches = Number(process.argv[2] ?? 6);
 const perJob: number[] = [];
+const heapProfile = process.env.BENCH_HEAP_PROFILE;
+const inspector = heapProfile ? new Session() : undefined;
+inspector?.connect();
 for (let b = 0; b < batches; b++) {
   ended = 0;
   const done = new Promise<void>((resolve) => (allEnded = resolve));
+  const profiled = inspector !== undefined && b === batches - 1;
+  if (profiled) {
+    // (the two include flags are newer than @types/node's protocol types)
+    const sampling: HeapProfiler.StartSamplingParameterType = {
+      samplingInterval: 4096, ...{ includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true },
+    };
+    await inspector.post("HeapProfiler.startSampling", sampling);
+  }
   const cpu0 = process.cpuUsage();
+  const gc0 = { ...gc };
   const t0 = performance.now();
   const rows = await prepareBatch(SubmitJobsRequest.decode(request).jobs, { db: pool, defaults });
   const inserted = loop.insertSubmitted(rows);
@@ -122,9 +154,13 @@ for (let b = 0; b < batches; b++) {
   await done;
   const cpu = process.cpuUsage(cpu0);
   const wallMs = performance.now() - t0;
+  if (profiled) writeFileSync(heapProfile!, JSON.stringify((await inspector.post("HeapProfiler.stopSampling")).profile));
   if (b > 0) {
     perJob.push(Math.round(((cpu.user + cpu.system) / JOBS) * 10) / 10);
-    console.log(JSON.stringify({ bench: "leader-path", batch: b, jobs: JOBS, cpu_us_per_job: perJob.at(-1), wall_ms: Math.round(wallMs) }));
+    console.log(JSON.stringify({
+      bench: "leader-path", batch: b, jobs: JOBS, cpu_us_per_job: perJob.at(-1), wall_ms: Math.round(wallMs),
+      gc_minor: gc.minor - gc0.minor, gc_major: gc.major - gc0.major, gc_ms: Math.round(gc.ms - gc0.ms),
+    }));
   }
   await loop.idle();
   // what autovacuum would do between batches on a live server (this one may run without it)
