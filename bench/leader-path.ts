@@ -21,7 +21,9 @@ import { Session } from "node:inspector/promises";
 import { PerformanceObserver, constants as perfConstants } from "node:perf_hooks";
 import { migrate } from "../coordinator/db/migrate.js";
 import { createPool } from "../coordinator/db/pool.js";
+import { batchSpecs } from "../coordinator/api/batch-specs.js";
 import { prepareBatch } from "../coordinator/api/prepare-batch.js";
+import { submitRequest } from "../client/compact-batch.js";
 import { EventSink } from "../coordinator/dispatch/event-sink.js";
 import { WorkerStream } from "../coordinator/dispatch/worker-stream.js";
 import { PlanApplier } from "../coordinator/leader/plan-applier.js";
@@ -111,9 +113,10 @@ const loop = new SchedulerLoop(pool, new PlanApplier(pool, () => true), {
 loop.start();
 await loop.idle();
 
-const request = SubmitJobsRequest.encode({
-  jobs: Array.from({ length: JOBS }, () => JobSpec.fromPartial({ resources: { cpuMillis: 0, memoryMb: 0, gpus: 0 }, executor: { $case: "js", js: { task: "noop", payloadJson: "" } } })),
-}).finish();
+// as the client library sends it
+const request = SubmitJobsRequest.encode(submitRequest(
+  Array.from({ length: JOBS }, () => JobSpec.fromPartial({ resources: { cpuMillis: 0, memoryMb: 0, gpus: 0 }, executor: { $case: "js", js: { task: "noop", payloadJson: "" } } })),
+)).finish();
 const defaults = { maxAttempts: 1, retry: { backoff: "none" as const, initial_ms: 0, max_ms: 0, multiplier: 0, jitter: 0, final_exit_codes: [] }, idempotencyWindowS: 3600 };
 
 // Garbage collections, counted as they happen: the number of young-generation collections follows
@@ -147,7 +150,7 @@ for (let b = 0; b < batches; b++) {
   const cpu0 = process.cpuUsage();
   const gc0 = { ...gc };
   const t0 = performance.now();
-  const rows = await prepareBatch(SubmitJobsRequest.decode(request).jobs, { db: pool, defaults });
+  const rows = await prepareBatch(batchSpecs(SubmitJobsRequest.decode(request)), { db: pool, defaults });
   const inserted = loop.insertSubmitted(rows);
   if (!inserted) throw new Error("the leader did not take the submit (a step was running or the queue was not drained)");
   await inserted;

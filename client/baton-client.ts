@@ -1,5 +1,6 @@
 // The TypeScript client of a Baton cluster: promise methods over the JobService and ClusterService
 // gRPC clients, with failures turned into BatonClientError.
+import { submitRequest } from "./compact-batch.js";
 import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { ClusterServiceClient, type ClusterStatus } from "../shared/gen/baton/v1/cluster.js";
 import { ConfigServiceClient, type ConfigSetting, type GetConfigResponse } from "../shared/gen/baton/v1/config.js";
@@ -88,7 +89,7 @@ export class BatonClient {
   }
 
   async submitJobs(specs: JobSpec[]): Promise<string[]> {
-    const res = await this.unary<SubmitJobsResponse>((m, o, cb) => this.jobs.submitJobs({ jobs: specs }, m, o, cb), this.submitTimeoutMs);
+    const res = await this.unary<SubmitJobsResponse>((m, o, cb) => this.jobs.submitJobs(submitRequest(specs), m, o, cb), this.submitTimeoutMs);
     return res.ids;
   }
 

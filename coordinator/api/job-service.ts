@@ -17,6 +17,7 @@ import type { JobChanges } from "./job-changes.js";
 import { jobEdits } from "./job-edits.js";
 import { getJobLogs } from "./job-logs.js";
 import { toJob } from "./job-mapper.js";
+import { batchSpecs } from "./batch-specs.js";
 import { prepareBatch } from "./prepare-batch.js";
 import type { SpecDefaults } from "./validate-job-spec.js";
 
@@ -55,7 +56,7 @@ export function jobService(deps: JobServiceDeps): JobServiceServer {
 
   return {
     submitJobs: unary(async (req) => {
-      const all = await prepareBatch(req.jobs, { db: pool, defaults: deps.defaults() });
+      const all = await prepareBatch(batchSpecs(req), { db: pool, defaults: deps.defaults() });
       const spans = beginSubmit(all);
       if (spans) all.forEach((r, i) => (r.traceContext = spans.carriers[i]));
       let inserted: InsertedJob[] = [];

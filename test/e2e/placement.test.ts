@@ -1,6 +1,7 @@
 // Real coordinator and worker processes: resource-aware placement end to end.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { submitRequest } from "../../client/compact-batch.js";
 import { JobSpec, JobState } from "../../shared/gen/baton/v1/types.js";
 import { findOvercommits } from "../support/capacity.js";
 import { jobCounts, TestCluster, waitUntil, type CoordinatorProc, type WorkerProc } from "../support/cluster.js";
@@ -80,6 +81,35 @@ describe("placement across workers of different sizes", () => {
       expect(ssd.map((r) => r.name)).toEqual(["large"]);
       const { rows: attempts } = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM attempts");
       expect(attempts[0]!.n).toBe(200);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it("runs a large batch of like js jobs, sent compactly, each with its own name and payload, in order", async () => {
+    const client = cluster.client(coord.grpcAddress);
+    const specs: JobSpec[] = Array.from({ length: 150 }, (_, i) => ({
+      ...exec([], 100, 64),
+      name: `like-${i}`,
+      executor: { $case: "js", js: { task: "sleep", payloadJson: JSON.stringify({ ms: i % 3 }) } },
+    }));
+    expect(submitRequest(specs).items).toHaveLength(150); // what the client sends: one spec and 150 items
+    const ids = await client.submitJobs(specs);
+    await waitUntil(db.url, async (c) => {
+      const { rows } = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM jobs WHERE id = ANY($1::bigint[]) AND state = 'succeeded'", [ids]);
+      return rows[0]!.n === 150;
+    }, "150 like jobs to succeed", 60_000);
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      const { rows } = await c.query<{ id: string; name: string; payload: unknown; cpu_millis: number }>(
+        "SELECT id::text, name, payload, cpu_millis FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id",
+        [ids],
+      );
+      expect(rows.map((r) => r.id)).toEqual(ids);
+      expect(rows.map((r) => [r.name, r.payload, r.cpu_millis])).toEqual(
+        specs.map((_, i) => [`like-${i}`, { task: "sleep", payload: JSON.stringify({ ms: i % 3 }) }, 100]),
+      );
     } finally {
       await c.end();
     }

@@ -68,6 +68,24 @@ export interface RetryJobsResponse {
 
 export interface SubmitJobsRequest {
   jobs: JobSpec[];
+  /**
+   * The same batch in a compact form, for many jobs that differ only in their name and js payload
+   * (what the client library sends for such a batch): each job is specs[item.spec] with the item's
+   * name and payload_json (the spec's own name and payload_json are not used). Send jobs or
+   * specs and items, not both. Ids come back in the order of items, and an error names a job as
+   * jobs[i], i its place in items.
+   */
+  specs: JobSpec[];
+  items: BatchItem[];
+}
+
+/** One job of a compact batch (see SubmitJobsRequest.items). */
+export interface BatchItem {
+  /** index into specs, from 0 */
+  spec: number;
+  name: string;
+  /** js jobs only: the handler's payload */
+  payloadJson: string;
 }
 
 export interface SubmitJobsResponse {
@@ -552,13 +570,19 @@ export const RetryJobsResponse: MessageFns<RetryJobsResponse> = {
 };
 
 function createBaseSubmitJobsRequest(): SubmitJobsRequest {
-  return { jobs: [] };
+  return { jobs: [], specs: [], items: [] };
 }
 
 export const SubmitJobsRequest: MessageFns<SubmitJobsRequest> = {
   encode(message: SubmitJobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.jobs) {
       JobSpec.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.specs) {
+      JobSpec.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.items) {
+      BatchItem.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -584,6 +608,22 @@ export const SubmitJobsRequest: MessageFns<SubmitJobsRequest> = {
             message.jobs.push(JobSpec.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.specs.push(JobSpec.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.items.push(BatchItem.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -597,13 +637,23 @@ export const SubmitJobsRequest: MessageFns<SubmitJobsRequest> = {
   },
 
   fromJSON(object: any): SubmitJobsRequest {
-    return { jobs: globalThis.Array.isArray(object?.jobs) ? object.jobs.map((e: any) => JobSpec.fromJSON(e)) : [] };
+    return {
+      jobs: globalThis.Array.isArray(object?.jobs) ? object.jobs.map((e: any) => JobSpec.fromJSON(e)) : [],
+      specs: globalThis.Array.isArray(object?.specs) ? object.specs.map((e: any) => JobSpec.fromJSON(e)) : [],
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => BatchItem.fromJSON(e)) : [],
+    };
   },
 
   toJSON(message: SubmitJobsRequest): unknown {
     const obj: any = {};
     if (message.jobs?.length) {
       obj.jobs = message.jobs.map((e) => JobSpec.toJSON(e));
+    }
+    if (message.specs?.length) {
+      obj.specs = message.specs.map((e) => JobSpec.toJSON(e));
+    }
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => BatchItem.toJSON(e));
     }
     return obj;
   },
@@ -614,6 +664,113 @@ export const SubmitJobsRequest: MessageFns<SubmitJobsRequest> = {
   fromPartial<I extends Exact<DeepPartial<SubmitJobsRequest>, I>>(object: I): SubmitJobsRequest {
     const message = createBaseSubmitJobsRequest();
     message.jobs = object.jobs?.map((e) => JobSpec.fromPartial(e)) || [];
+    message.specs = object.specs?.map((e) => JobSpec.fromPartial(e)) || [];
+    message.items = object.items?.map((e) => BatchItem.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchItem(): BatchItem {
+  return { spec: 0, name: "", payloadJson: "" };
+}
+
+export const BatchItem: MessageFns<BatchItem> = {
+  encode(message: BatchItem, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.spec !== 0) {
+      writer.uint32(8).int32(message.spec);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.payloadJson !== "") {
+      writer.uint32(26).string(message.payloadJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchItem {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchItem();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.spec = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.payloadJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchItem {
+    return {
+      spec: isSet(object.spec) ? globalThis.Number(object.spec) : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      payloadJson: isSet(object.payloadJson)
+        ? globalThis.String(object.payloadJson)
+        : isSet(object.payload_json)
+        ? globalThis.String(object.payload_json)
+        : "",
+    };
+  },
+
+  toJSON(message: BatchItem): unknown {
+    const obj: any = {};
+    if (message.spec !== 0) {
+      obj.spec = Math.round(message.spec);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.payloadJson !== "") {
+      obj.payloadJson = message.payloadJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchItem>, I>>(base?: I): BatchItem {
+    return BatchItem.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchItem>, I>>(object: I): BatchItem {
+    const message = createBaseBatchItem();
+    message.spec = object.spec ?? 0;
+    message.name = object.name ?? "";
+    message.payloadJson = object.payloadJson ?? "";
     return message;
   },
 };
