@@ -213,11 +213,7 @@ export class SchedulerLoop {
       if (q && q.running > 0) q.running--;
       const w = workers.get(s.workerId);
       if (!w) continue;
-      if (!copied.has(w)) {
-        copied.add(w);
-        w.allocated = { ...w.allocated };
-        if (w.lowAllocated) w.lowAllocated = { ...w.lowAllocated };
-      }
+      ownCounts(w, copied);
       take(w.allocated, s);
       if (s.low && w.lowAllocated) take(w.lowAllocated, s);
     }
@@ -381,11 +377,7 @@ export class SchedulerLoop {
       if (q) q.running++;
       const w = workers.get(a.worker_id);
       if (!w) continue;
-      if (!copied.has(w)) {
-        copied.add(w);
-        w.allocated = { ...w.allocated };
-        if (w.lowAllocated) w.lowAllocated = { ...w.lowAllocated };
-      }
+      ownCounts(w, copied);
       add(w.allocated, a);
       if (w.lowAllocated && low) add(w.lowAllocated, a);
     }
@@ -405,6 +397,17 @@ interface PlacedSize {
 
 /** Past this many placements whose end was not seen here (recorded by another coordinator), forget them. */
 const MAX_PLACED_SIZES = 200_000;
+
+/**
+ * Gives a worker counts of its own the first time a step changes them (`copied`: the workers
+ * already done), so that an allocation object someone else may hold is never changed in place.
+ */
+function ownCounts(w: SchedWorker, copied: Set<SchedWorker>): void {
+  if (copied.has(w)) return;
+  copied.add(w);
+  w.allocated = { ...w.allocated };
+  if (w.lowAllocated) w.lowAllocated = { ...w.lowAllocated };
+}
 
 /** Counts a placement in a worker's (copied) allocation. */
 function add(allocated: SchedWorker["allocated"], a: AssignedJob): void {
