@@ -58,6 +58,10 @@ export interface SizedPlacement extends Placement {
  * - a paused queue places nothing, and a capped queue stays within its cap counting its jobs
  *   assigned or running now plus the placements before it in the plan: since the leader is the
  *   only placer and this is fenced, a cap holds cluster-wide even across a failover or a stale plan.
+ * The cumulative sums (two sorts and window aggregates over the plan) are computed only when they
+ * can decide anything: when each worker's and each queue's whole share of the plan fits (sizes are
+ * never negative, so then every prefix fits too), the plan is `ok` as it is. That is the common
+ * case: the leader plans against its own view of what is free.
  * `workers` and `queues` name the parameters holding the plan's distinct worker ids and queues.
  */
 export function fitCheck(term: string, workers: string, queues: string): string {
@@ -71,14 +75,25 @@ export function fitCheck(term: string, workers: string, queues: string): string 
      qs AS (SELECT name, concurrency_cap AS cap, paused FROM queues
             WHERE name = ANY(${queues}::text[]) AND (paused OR concurrency_cap IS NOT NULL) ORDER BY name FOR SHARE),
      qused AS MATERIALIZED (SELECT queue, count(*) AS n FROM jobs
-              WHERE queue IN (SELECT name FROM qs WHERE cap IS NOT NULL) AND state IN ('assigned', 'running')
+              WHERE EXISTS (SELECT 1 FROM qs WHERE cap IS NOT NULL)
+                AND queue IN (SELECT name FROM qs WHERE cap IS NOT NULL) AND state IN ('assigned', 'running')
               GROUP BY queue),
-     cum AS (SELECT p.*, sum(p.cpu) OVER win AS c_cpu, sum(p.mem) OVER win AS c_mem, sum(p.gpus) OVER win AS c_gpus,
+     tot AS (SELECT worker_id, sum(cpu) AS cpu, sum(mem) AS mem, sum(gpus) AS gpus, count(*) AS n FROM p GROUP BY worker_id),
+     qtot AS (SELECT queue, count(*) AS n FROM p GROUP BY queue),
+     all_fit AS MATERIALIZED (
+       SELECT (SELECT count(*) FROM tot JOIN w ON w.id = tot.worker_id LEFT JOIN used u ON u.worker_id = w.id
+               WHERE tot.cpu + coalesce(u.cpu, 0) <= w.cpu_millis AND tot.mem + coalesce(u.mem, 0) <= w.memory_mb
+                 AND tot.gpus + coalesce(u.gpus, 0) <= w.gpus AND tot.n + coalesce(u.n, 0) <= w.slots) = (SELECT count(*) FROM tot)
+          AND NOT EXISTS (SELECT 1 FROM qtot JOIN qs ON qs.name = qtot.queue LEFT JOIN qused ON qused.queue = qtot.queue
+                          WHERE qs.paused OR (qs.cap IS NOT NULL AND qtot.n + coalesce(qused.n, 0) > qs.cap)) AS yes),
+     cum AS (SELECT p.ord, sum(p.cpu) OVER win AS c_cpu, sum(p.mem) OVER win AS c_mem, sum(p.gpus) OVER win AS c_gpus,
                     count(*) OVER win AS c_n, count(*) OVER (PARTITION BY p.queue ORDER BY p.ord) AS c_q
              FROM p WINDOW win AS (PARTITION BY p.worker_id ORDER BY p.ord)),
-     ok AS (SELECT cum.* FROM cum JOIN w ON w.id = cum.worker_id LEFT JOIN used u ON u.worker_id = w.id
-            LEFT JOIN qs ON qs.name = cum.queue LEFT JOIN qused ON qused.queue = cum.queue
-            WHERE cum.c_cpu + coalesce(u.cpu, 0) <= w.cpu_millis AND cum.c_mem + coalesce(u.mem, 0) <= w.memory_mb
+     ok AS (SELECT p.* FROM p WHERE (SELECT yes FROM all_fit)
+            UNION ALL
+            SELECT p.* FROM p JOIN cum ON cum.ord = p.ord JOIN w ON w.id = p.worker_id LEFT JOIN used u ON u.worker_id = w.id
+            LEFT JOIN qs ON qs.name = p.queue LEFT JOIN qused ON qused.queue = p.queue
+            WHERE NOT (SELECT yes FROM all_fit) AND cum.c_cpu + coalesce(u.cpu, 0) <= w.cpu_millis AND cum.c_mem + coalesce(u.mem, 0) <= w.memory_mb
               AND cum.c_gpus + coalesce(u.gpus, 0) <= w.gpus AND cum.c_n + coalesce(u.n, 0) <= w.slots
               AND (qs.name IS NULL OR (NOT qs.paused AND (qs.cap IS NULL OR cum.c_q + coalesce(qused.n, 0) <= qs.cap))))`;
 }
@@ -133,8 +148,10 @@ export async function writePlacements(
      upd AS (UPDATE jobs j SET state = 'assigned', worker_id = ok.worker_id, attempt = j.attempt + 1,
                                assigned_at = clock_timestamp(), unschedulable_reason = ''
              -- the queue with IS NOT DISTINCT FROM and the state with stillPending: nothing that a pending
-             -- index could serve, so each job is read by its primary key
-             FROM ok WHERE j.id = ok.id AND ${stillPending("j")} AND j.queue IS NOT DISTINCT FROM ok.queue
+             -- index could serve, so each job is read by its primary key; the ids as an array too, as
+             -- the planner may believe (statistics from an idle moment) that no job is pending and
+             -- read the whole table once rather than look up 1,000 ids
+             FROM ok WHERE j.id = ANY(ARRAY(SELECT id FROM ok)) AND j.id = ok.id AND ${stillPending("j")} AND j.queue IS NOT DISTINCT FROM ok.queue
                AND j.cpu_millis = ok.cpu AND j.memory_mb = ok.mem AND j.gpus = ok.gpus
              RETURNING ${lean ? LEAN_COLUMNS : ASSIGNED_COLUMNS}),
      note AS (${ANNOUNCE_ASSIGNED("$10")}),

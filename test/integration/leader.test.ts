@@ -128,6 +128,26 @@ describe("plan applier", () => {
     expect(rows.map((r) => [r.state, r.attempt])).toEqual([["assigned", 1], ["assigned", 1], ["pending", 0]]);
   });
 
+  it("writes a plan that fits as a whole; when one worker's share does not fit, still every placement that does, on each worker", async () => {
+    await worker("w1", 8, 1000); // room for 2 × 500m
+    await worker("w2", 8, 2000); // room for 4
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    const fits = await insertJobs(pool, [job(), job(), job()]);
+    const whole = await applier.apply(term, { placements: [at(fits[0]!, "w1"), at(fits[1]!, "w2"), at(fits[2]!, "w1")], unschedulable: [] });
+    expect(whole.assigned.map((a) => [a.id, a.worker_id])).toEqual([[fits[0], "w1"], [fits[1], "w2"], [fits[2], "w1"]]);
+
+    // w1 is full now and w2 has room for 3: w1's placements are refused, every one of w2's but
+    // the last (its 4th) is written, in plan order
+    const more = await insertJobs(pool, [job(), job(), job(), job(), job()]);
+    const plan = [at(more[0]!, "w2"), at(more[1]!, "w1"), at(more[2]!, "w2"), at(more[3]!, "w2"), at(more[4]!, "w2")];
+    const partial = await applier.apply(term, { placements: plan, unschedulable: [] });
+    expect(partial.assigned.map((a) => [a.id, a.worker_id])).toEqual([[more[0], "w2"], [more[2], "w2"], [more[3], "w2"]]);
+    expect(partial.dropped).toBe(2);
+    const { rows } = await pool.query("SELECT worker_id, sum(cpu_millis)::int AS cpu FROM jobs WHERE state = 'assigned' GROUP BY worker_id ORDER BY worker_id");
+    expect(rows).toEqual([{ worker_id: "w1", cpu: 1000 }, { worker_id: "w2", cpu: 2000 }]);
+  });
+
   it("refuses a placement planned for a size the job no longer has", async () => {
     await worker("w1", 4, 1000);
     const [id] = await insertJobs(pool, [job({ cpuMillis: 900 })]);
