@@ -74,6 +74,8 @@ export function fitCheck(term: string, workers: string, queues: string): string 
               GROUP BY worker_id),
      qs AS (SELECT name, concurrency_cap AS cap, paused FROM queues
             WHERE name = ANY(${queues}::text[]) AND (paused OR concurrency_cap IS NOT NULL) ORDER BY name FOR SHARE),
+     -- the EXISTS is a one-time test: with no capped queue in the plan (the usual case) the
+     -- active jobs are not read at all
      qused AS MATERIALIZED (SELECT queue, count(*) AS n FROM jobs
               WHERE EXISTS (SELECT 1 FROM qs WHERE cap IS NOT NULL)
                 AND queue IN (SELECT name FROM qs WHERE cap IS NOT NULL) AND state IN ('assigned', 'running')
