@@ -239,6 +239,49 @@ describe("a leader's submit: inserted and placed in one statement", () => {
     expect(rows.map((r) => r.state)).toEqual(["pending", "pending"]);
     await expect(applier.fenced(term)).resolves.toBeInstanceOf(FencedError);
   });
+
+  it("a lone job (a statement of its own): stored as the batch form stores it, placed when it fits and the assignment read back as the row reads", async () => {
+    await worker("w1", 8, 1000);
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    const full = job({
+      name: "etl", tenant: "acme", priority: 3, labels: { team: "data" }, executor: "js", payload: { task: "etl", payload: '{"d":1}' },
+      timeoutMs: 9000, maxAttempts: 4, traceContext: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+      templateName: "t", templateVersion: 2,
+      retry: { backoff: "fixed", initial_ms: 100, max_ms: 100, multiplier: 1, jitter: 0, final_exit_codes: [3] },
+    });
+    const result = await applier.insertPlaced(term, [full], [{ ord: 0, workerId: "w1" }]);
+    const [twin] = await insertJobs(pool, [full]); // the batch form, pending
+    const cols = `name, queue, tenant, priority, cpu_millis, memory_mb, gpus, labels, executor, payload, timeout_ms, max_attempts,
+                  trace_context, template_name, template_version, retry, delayed, idempotency_key`;
+    const { rows } = await pool.query(`SELECT ${cols} FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id`, [[result.inserted[0]!.id, twin]]);
+    expect(rows[0]).toEqual(rows[1]);
+    expect(result.termHeld).toBe(true);
+    expect(result.placedRows).toEqual([0]);
+    const [read] = await loadAssignedJobs(pool, ["w1"]); // a full read of the row, as a reconnecting worker gets it
+    expect(result.assigned).toEqual([read]);
+  });
+
+  it("a lone job that does not fit, or under a term that moved on, or in a paused or full queue, is inserted pending", async () => {
+    await worker("w1", 1, 1000);
+    const term = await bumpTerm(pool, "me");
+    const applier = new PlanApplier(pool, () => true);
+    const lone = async (over: Partial<NewJob> = {}, t = term) => {
+      const r = await applier.insertPlaced(t, [job(over)], [{ ord: 0, workerId: "w1" }]);
+      const { rows } = await pool.query("SELECT state, worker_id FROM jobs WHERE id = $1", [r.inserted[0]!.id]);
+      return { placed: r.assigned.length, rows: r.placedRows, held: r.termHeld, state: rows[0].state };
+    };
+    expect(await lone({ cpuMillis: 1500 })).toEqual({ placed: 0, rows: [], held: true, state: "pending" }); // too big
+    await pool.query("INSERT INTO queues (name, paused) VALUES ('held', true)");
+    expect(await lone({ queue: "held" })).toEqual({ placed: 0, rows: [], held: true, state: "pending" });
+    await pool.query("INSERT INTO queues (name, concurrency_cap) VALUES ('capped', 0)");
+    expect(await lone({ queue: "capped" })).toEqual({ placed: 0, rows: [], held: true, state: "pending" });
+    expect(await lone()).toEqual({ placed: 1, rows: [0], held: true, state: "assigned" });
+    expect(await lone()).toEqual({ placed: 0, rows: [], held: true, state: "pending" }); // its one slot is taken
+    await bumpTerm(pool, "other");
+    await pool.query("UPDATE jobs SET state = 'succeeded' WHERE state = 'assigned'");
+    expect(await lone({}, term)).toEqual({ placed: 0, rows: [], held: false, state: "pending" });
+  });
 });
 
 describe("a placement's answer", () => {
